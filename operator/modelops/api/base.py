@@ -1,0 +1,216 @@
+"""Shared building blocks of the API types: the base model, field types and CRD metadata.
+
+Every field's docstring becomes its CRD description (``kubectl explain``), so write them for users.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from modelops.storage import StorageError, parse_uri
+
+
+class ApiModel(BaseModel):
+    """Base of every spec type: camelCase in YAML, unknown fields rejected, docstrings kept."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_default=True,
+        frozen=True,
+    )
+
+
+class StatusModel(BaseModel):
+    """Base of status types: written by the operator, so unknown fields are tolerated on read."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+
+# --- Durations ---------------------------------------------------------------------------------
+
+_DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Kubernetes/Go-style duration ("30s", "5m", "1h30m", "250ms") as a timedelta."""
+    if not re.fullmatch(_DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration: use a number with ms, s, m or h, e.g. 30s")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    WithJsonSchema(
+        {"type": "string", "pattern": _DURATION_PATTERN, "maxLength": 32},
+    ),
+]
+"""A duration string; its value stays as written so that status and YAML round-trip unchanged."""
+
+
+def at_least(minimum: str) -> AfterValidator:
+    """A validator: the duration is at least ``minimum`` (both as duration strings)."""
+    bound = parse_duration(minimum)
+
+    def check(text: str) -> str:
+        if parse_duration(text) < bound:
+            raise ValueError(f"must be at least {minimum}, got {text}")
+        return text
+
+    return AfterValidator(check)
+
+
+def min_duration_rule(minimum: str) -> dict[str, str]:
+    """The CEL twin of :func:`at_least`, for ``x-kubernetes-validations``."""
+    return {
+        "rule": f"duration(self) >= duration('{minimum}')",
+        "message": f"must be at least {minimum}",
+    }
+
+
+# --- URIs ---------------------------------------------------------------------------------------
+
+URI_SCHEME_RULE = {
+    "rule": "self.matches('^(pvc|file|https?)://')",
+    "message": "the URI scheme must be pvc://, file://, http:// or https://",
+}
+NO_DOTDOT_RULE = {
+    "rule": "!self.matches('(^|/)[.][.](/|$)')",
+    "message": "'..' is not allowed in a path",
+}
+
+
+def _check_uri(text: str) -> str:
+    try:
+        parse_uri(text)
+    except StorageError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+ModelUri = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        json_schema_extra={"x-kubernetes-validations": [URI_SCHEME_RULE, NO_DOTDOT_RULE]},
+    ),
+    AfterValidator(_check_uri),
+]
+"""A ``pvc://``, ``file://`` or ``http(s)://`` URI with no ``..`` segment."""
+
+
+def _check_writable_uri(text: str) -> str:
+    if parse_uri(_check_uri(text)).is_remote:
+        raise ValueError("must be a pvc:// or file:// URI: the trainer cannot write to http(s)")
+    return text
+
+
+WritableUri = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.matches('^(pvc|file)://')",
+                    "message": "must be a pvc:// or file:// URI: http(s) is read-only",
+                },
+                NO_DOTDOT_RULE,
+            ]
+        },
+    ),
+    AfterValidator(_check_writable_uri),
+]
+"""A URI the trainer can write to: ``pvc://`` or ``file://``."""
+
+
+# --- Other field types ---------------------------------------------------------------------------
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+ObjectName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+"""The name of an object in the same namespace (a DNS-1123 label)."""
+
+Version = Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_PATTERN)]
+"""A model version; also used as a label value, so at most 63 characters."""
+
+_NUMBER = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+QUANTITY_PATTERN = rf"^(\+|-)?{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?$"
+Quantity = Annotated[
+    int | str,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+        }
+    ),
+]
+"""A Kubernetes resource quantity such as ``500m``, ``1Gi`` or ``2``."""
+
+FreeForm = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+"""An embedded Kubernetes object passed through as it is (validated by the API server later)."""
+
+
+class ResourceRequirements(ApiModel):
+    """CPU and memory for a container, as in a Pod spec."""
+
+    limits: dict[str, Quantity] | None = None
+    """Upper bounds, e.g. ``{cpu: "1", memory: 1Gi}``."""
+    requests: dict[str, Quantity] | None = None
+    """What the scheduler reserves, e.g. ``{cpu: 250m, memory: 256Mi}``."""
+
+
+# --- CRD metadata --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One ``additionalPrinterColumns`` entry of a CRD (what ``kubectl get`` shows)."""
+
+    name: str
+    type: str
+    json_path: str
+    description: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything about a custom resource kind that is not a field: names and CRD features."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    categories: tuple[str, ...] = ("modelops",)
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    scale: bool = False

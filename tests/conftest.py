@@ -1,0 +1,3 @@
+"""Shared fixtures for every test tier."""
+
+from __future__ import annotations
