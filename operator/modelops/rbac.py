@@ -1,0 +1,184 @@
+"""The Kubernetes permissions the operator needs: the single source of truth for its RBAC.
+
+Every rule names the code that needs it. The kustomize ClusterRoles (`manifests/rbac/role.yaml`)
+and the Helm chart's rule file (`charts/modelops/files/rbac-rules.yaml`) are generated from `RULES`
+(`python tests/unit/deploy_support.py sync`) and a unit test fails when they are stale; the
+operator's integration test checks every request the operator really sends against `allows`.
+No wildcards, no Secrets, no `update` (everything is a patch), no `deletecollection`, no
+`escalate`/`bind`/`impersonate`.
+
+Scopes:
+- `namespaced`: resources in the namespaces the operator watches. Granted by a ClusterRole that is
+  bound with a ClusterRoleBinding when it watches every namespace, or with one RoleBinding per
+  watched namespace otherwise.
+- `cluster`: cluster-scoped resources, always granted by a ClusterRole + ClusterRoleBinding.
+- `namespace-list`: cluster-scoped too, but only needed when the operator watches a list of
+  namespaces (Kopf then lists/watches Namespace objects to match its namespace patterns; with
+  `--all-namespaces` it never does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from modelops import API_GROUP
+
+Scope = Literal["namespaced", "cluster", "namespace-list"]
+
+READ: Final = ("get", "list", "watch")
+OWN: Final = ("get", "list", "watch", "create", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One PolicyRule: these verbs on these resources of these API groups."""
+
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    scope: Scope
+    why: str
+
+    def as_policy_rule(self) -> dict[str, list[str]]:
+        """The rule as a Kubernetes `PolicyRule`."""
+        return {
+            "apiGroups": list(self.api_groups),
+            "resources": list(self.resources),
+            "verbs": list(self.verbs),
+        }
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    Rule(
+        api_groups=(API_GROUP,),
+        resources=("modeldeployments", "driftpolicies"),
+        verbs=("get", "list", "watch", "patch"),
+        scope="namespaced",
+        why=(
+            "Kopf watches both kinds, and patches them for its finalizer and the progress "
+            "annotations; the controller patches a ModelDeployment to promote a candidate."
+        ),
+    ),
+    Rule(
+        api_groups=(API_GROUP,),
+        resources=("modeldeployments/status", "driftpolicies/status"),
+        verbs=("get", "patch"),
+        scope="namespaced",
+        why="The controller writes phase, conditions, drift scores and retraining results.",
+    ),
+    Rule(
+        api_groups=("apps",),
+        resources=("deployments",),
+        verbs=OWN,
+        scope="namespaced",
+        why="modelops.resources builds one Deployment of model-server pods per ModelDeployment.",
+    ),
+    Rule(
+        api_groups=("",),
+        resources=("services",),
+        verbs=OWN,
+        scope="namespaced",
+        why="modelops.resources builds one Service per ModelDeployment.",
+    ),
+    Rule(
+        api_groups=("batch",),
+        resources=("jobs",),
+        verbs=OWN,
+        scope="namespaced",
+        why="A breached DriftPolicy creates a retraining Job; old Jobs are deleted.",
+    ),
+    Rule(
+        api_groups=("",),
+        resources=("pods",),
+        verbs=READ,
+        scope="namespaced",
+        why=(
+            "The controller reads the trainer pod's termination message (the training result) "
+            "and finds the serving pods whose /metrics it scrapes."
+        ),
+    ),
+    Rule(
+        api_groups=("discovery.k8s.io",),
+        resources=("endpointslices",),
+        verbs=READ,
+        scope="namespaced",
+        why="The `pods` drift source finds the ready serving endpoints behind the Service.",
+    ),
+    Rule(
+        api_groups=("",),
+        resources=("events",),
+        verbs=("create",),
+        scope="namespaced",
+        why="Kopf posts its handler Events (core v1 API).",
+    ),
+    Rule(
+        api_groups=("events.k8s.io",),
+        resources=("events",),
+        verbs=("create",),
+        scope="namespaced",
+        why="The controller records drift, retraining and promotion decisions as Events.",
+    ),
+    Rule(
+        api_groups=("apiextensions.k8s.io",),
+        resources=("customresourcedefinitions",),
+        verbs=("list", "watch"),
+        scope="cluster",
+        why="Kopf scans the CRDs to find which resources it can serve.",
+    ),
+    Rule(
+        api_groups=("",),
+        resources=("namespaces",),
+        verbs=("list", "watch"),
+        scope="namespace-list",
+        why="Kopf matches its --namespace patterns against the existing namespaces.",
+    ),
+)
+
+#: Verbs a rule may never grant: they open privilege escalation or bulk destruction.
+FORBIDDEN_VERBS: Final = frozenset({"*", "escalate", "bind", "impersonate", "deletecollection"})
+#: Resources a rule may never name.
+FORBIDDEN_RESOURCES: Final = frozenset({"*", "secrets", "pods/exec", "pods/attach", "nodes/proxy"})
+
+
+def allows(verb: str, group: str, resource: str, *, rules: Iterable[Rule] = RULES) -> bool:
+    """Whether the operator's rules grant `verb` on `resource` (plural, `x/status` for a
+    subresource) of API `group` (`""` for the core group).
+
+    Exact matches only, like the API server without wildcards.
+    """
+    return any(
+        group in rule.api_groups and resource in rule.resources and verb in rule.verbs
+        for rule in rules
+    )
+
+
+def rules_for(scope: Scope) -> list[dict[str, list[str]]]:
+    """The PolicyRules of one scope, in `RULES` order."""
+    return [rule.as_policy_rule() for rule in RULES if rule.scope == scope]
+
+
+def problems(rules: Sequence[Rule] = RULES) -> list[str]:
+    """What is wrong with a rule set (wildcards, forbidden verbs or resources, duplicates)."""
+    found: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    for rule in rules:
+        for verb in rule.verbs:
+            if verb in FORBIDDEN_VERBS:
+                found.append(f"verb {verb!r} is forbidden (resources {rule.resources})")
+        for resource in rule.resources:
+            if resource in FORBIDDEN_RESOURCES or "*" in resource:
+                found.append(f"resource {resource!r} is forbidden")
+        for group in rule.api_groups:
+            if "*" in group:
+                found.append(f"API group {group!r} is a wildcard")
+            for resource in rule.resources:
+                for verb in rule.verbs:
+                    key = (group, resource, verb)
+                    if key in seen:
+                        found.append(f"{verb} {group or 'core'}/{resource} is granted twice")
+                    seen.add(key)
+        if not rule.why.strip():
+            found.append(f"rule for {rule.resources} does not say which code needs it")
+    return found
