@@ -42,14 +42,14 @@ class StatusModel(BaseModel):
 
 # --- Durations ---------------------------------------------------------------------------------
 
-_DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: str) -> timedelta:
     """A Kubernetes/Go-style duration ("30s", "5m", "1h30m", "250ms") as a timedelta."""
-    if not re.fullmatch(_DURATION_PATTERN, text):
+    if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"{text!r} is not a duration: use a number with ms, s, m or h, e.g. 30s")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
     return timedelta(seconds=seconds)
@@ -64,7 +64,7 @@ Duration = Annotated[
     str,
     AfterValidator(_check_duration),
     WithJsonSchema(
-        {"type": "string", "pattern": _DURATION_PATTERN, "maxLength": 32},
+        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32},
     ),
 ]
 """A duration string; its value stays as written so that status and YAML round-trip unchanged."""

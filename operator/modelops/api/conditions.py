@@ -40,6 +40,16 @@ class Condition(StatusModel):
     """Human-readable details about the transition."""
 
 
+ConditionList = Annotated[
+    list[Condition],
+    Field(
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+"""Conditions keyed by ``type`` (one of each), as ``metav1.Condition`` lists are."""
+
+
 def utcnow() -> datetime:
     """The current time in UTC, to the second (Kubernetes timestamps carry no fractions)."""
     return datetime.now(UTC).replace(microsecond=0)

@@ -21,7 +21,7 @@ from modelops.api.base import (
     at_least,
     min_duration_rule,
 )
-from modelops.api.conditions import Condition
+from modelops.api.conditions import ConditionList
 from modelops.api.modeldeployment import ObjectMeta
 
 KIND = Kind(
@@ -271,10 +271,6 @@ class Promotion(ApiModel):
         return self
 
 
-def _default_metrics() -> list[MetricThreshold]:
-    return [MetricThreshold(type=t) for t in METRIC_TYPES]
-
-
 class DriftPolicySpec(ApiModel):
     """Desired behaviour: what to measure, how often, and what to do about drift."""
 
@@ -288,7 +284,7 @@ class DriftPolicySpec(ApiModel):
     """How often drift is evaluated (at least 10s)."""
     min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 500
     """Rows a window needs before drift is judged; fewer gives InsufficientSamples."""
-    metrics: MetricList = Field(default_factory=_default_metrics)
+    metrics: MetricList = [MetricThreshold(type=t) for t in METRIC_TYPES]
     """Statistics and thresholds (default: all five with calibrated thresholds)."""
     features: FeatureSelection | None = None
     """Feature subset and per-feature thresholds."""
@@ -355,9 +351,17 @@ class DriftPolicyStatus(StatusModel):
     """Evaluations in a row that breached the trigger."""
     drifted_features: int | None = None
     """Features over a threshold in the last evaluation."""
-    features: list[FeatureStatus] = []
+    features: Annotated[
+        list[FeatureStatus],
+        Field(
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            }
+        ),
+    ] = []
     """Per-feature scores of the last evaluation."""
-    conditions: list[Condition] = []
+    conditions: ConditionList = []
     """DriftDetected, Retraining, PromotionPending and SourceReady."""
     last_trigger_time: datetime | None = None
     """When a retraining Job was last started (for the cooldown)."""
@@ -366,7 +370,8 @@ class DriftPolicyStatus(StatusModel):
 
 
 class DriftPolicy(ApiModel):
-    """A whole DriftPolicy object, as applied with kubectl."""
+    """Measures the input drift of a ModelDeployment's traffic against its reference profile, and
+    retrains and promotes the model when the drift breaches the policy."""
 
     api_version: Literal["modelops.dev/v1alpha1"]
     """modelops.dev/v1alpha1."""

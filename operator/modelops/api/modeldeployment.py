@@ -17,7 +17,7 @@ from modelops.api.base import (
     StatusModel,
     Version,
 )
-from modelops.api.conditions import Condition
+from modelops.api.conditions import ConditionList
 
 KIND = Kind(
     kind="ModelDeployment",
@@ -170,7 +170,7 @@ class ModelDeploymentStatus(StatusModel):
     """Version of the model being served."""
     url: str | None = None
     """In-cluster URL of the V2 inference API."""
-    conditions: list[Condition] = []
+    conditions: ConditionList = []
     """Ready, Progressing and Degraded, Kubernetes-style."""
     history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_LIMIT)] = []
     """The most recent versions served, newest last."""
@@ -189,7 +189,8 @@ class ObjectMeta(StatusModel):
 
 
 class ModelDeployment(ApiModel):
-    """A whole ModelDeployment object, as applied with kubectl."""
+    """A scikit-learn model served over the Open Inference Protocol v2 by a Deployment of
+    model-server pods and a Service."""
 
     api_version: Literal["modelops.dev/v1alpha1"]
     """modelops.dev/v1alpha1."""
