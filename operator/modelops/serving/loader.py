@@ -146,7 +146,7 @@ def _load_pickle(file: Path) -> Any:
     logger.warning(
         "Loading %s with pickle: it can run arbitrary code (allowUnsafePickle is set)", file
     )
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     try:
         return joblib.load(file)

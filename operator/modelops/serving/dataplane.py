@@ -1,0 +1,205 @@
+"""The data plane: one served model, its predictions, and the mapping of errors to HTTP.
+
+Transport-free: the ASGI app hands it request bodies and path parts and sends back what it
+returns. Small batches are predicted right here (in the event-loop thread: a thread hop would cost
+more than a 1-row prediction); the app moves large batches to a worker thread with
+:meth:`DataPlane.predict_in_thread`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import sklearn
+
+from modelops import __version__
+from modelops.serving.errors import (
+    EndpointNotFoundError,
+    InvalidInputError,
+    MethodNotAllowedError,
+    ModelNotFoundError,
+    RequestTooLargeError,
+    ServingError,
+)
+from modelops.serving.loader import LoadedModel
+from modelops.serving.metrics import ServingMetrics
+from modelops.serving.protocol import (
+    FeatureLayout,
+    InferRequest,
+    RequestedOutput,
+    decode_features,
+    encode_response,
+    output_tensor,
+    parse_infer_request,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The one place where errors become HTTP status codes. Anything else is a 500.
+HTTP_STATUS: dict[type[Exception], int] = {
+    InvalidInputError: 400,
+    EndpointNotFoundError: 404,
+    ModelNotFoundError: 404,
+    MethodNotAllowedError: 405,
+    RequestTooLargeError: 413,
+}
+
+PREDICT = "predict"
+PREDICT_PROBA = "predict_proba"
+
+
+def http_status(exc: BaseException) -> int:
+    """HTTP status for an error raised while answering a request."""
+    for cls in type(exc).__mro__:
+        status = HTTP_STATUS.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed, validated request ready for the estimator."""
+
+    request: InferRequest
+    features: np.ndarray
+    outputs: tuple[str, ...]
+
+
+class DataPlane:
+    """Answers the V2 endpoints for the one model this server was started with."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        name: str,
+        version: str,
+        max_rows: int,
+        metrics: ServingMetrics,
+        count_feature_bins: bool = True,
+    ) -> None:
+        self.loaded = loaded
+        self.estimator = loaded.estimator
+        self.profile = loaded.profile
+        self.name = name
+        self.version = version
+        self.max_rows = max_rows
+        self.metrics = metrics
+        self.count_feature_bins = count_feature_bins
+        meta = loaded.metadata
+        categorical = set(meta.categorical_features)
+        self.layout = FeatureLayout(
+            tuple(meta.features), tuple(f in categorical for f in meta.features)
+        )
+        self.has_proba = callable(getattr(self.estimator, PREDICT_PROBA, None))
+        self.server_metadata = orjson.dumps(
+            {"name": "modelops", "version": __version__, "extensions": []}
+        )
+        self.model_metadata = orjson.dumps(self._model_metadata())
+        self.model_ready = orjson.dumps({"name": name, "ready": True})
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def check_model(self, name: str, version: str | None) -> None:
+        """Raise :class:`ModelNotFoundError` unless ``name`` (and ``version``) is served here."""
+        if name != self.name:
+            raise ModelNotFoundError(
+                f"model {name!r} is not served here (this server serves {self.name!r})"
+            )
+        if version is not None and version != self.version:
+            raise ModelNotFoundError(
+                f"version {version!r} of model {name!r} is not served here "
+                f"(this server serves {self.version!r})"
+            )
+
+    def _model_metadata(self) -> dict[str, Any]:
+        meta = self.loaded.metadata
+        inputs = [
+            {"name": name, "datatype": "BYTES" if cat else "FP64", "shape": [-1]}
+            for name, cat in zip(self.layout.names, self.layout.categorical, strict=True)
+        ]
+        classes = getattr(self.estimator, "classes_", None)
+        if classes is not None:
+            label_type = output_tensor(PREDICT, np.asarray(classes)[:1])["datatype"]
+        else:
+            label_type = "FP64"
+        outputs: list[dict[str, Any]] = [{"name": PREDICT, "datatype": label_type, "shape": [-1]}]
+        if self.has_proba and classes is not None:
+            outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, len(classes)]})
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "sklearn",
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": {"task": meta.task, "estimator": meta.estimator},
+        }
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def prepare(self, body: bytes) -> Prepared:
+        """Parse and validate a request body (raises :class:`InvalidInputError`)."""
+        request = parse_infer_request(body)
+        features = decode_features(request, self.layout, self.max_rows)
+        return Prepared(request, features, self._outputs(request.outputs))
+
+    def _outputs(self, requested: tuple[RequestedOutput, ...]) -> tuple[str, ...]:
+        if not requested:
+            return (PREDICT,)
+        names: list[str] = []
+        for output in requested:
+            if output.name == PREDICT_PROBA and not self.has_proba:
+                raise InvalidInputError(
+                    f"output {PREDICT_PROBA!r} is not available: "
+                    f"{type(self.estimator).__name__} gives no probabilities"
+                )
+            if output.name not in (PREDICT, PREDICT_PROBA):
+                raise InvalidInputError(
+                    f"unknown output {output.name!r}: ask for {PREDICT!r} or {PREDICT_PROBA!r}"
+                )
+            if output.name in names:
+                raise InvalidInputError(f"output {output.name!r} is asked for twice")
+            names.append(output.name)
+        return tuple(names)
+
+    def predict(self, prepared: Prepared) -> list[dict[str, Any]]:
+        """Run the estimator; a ``ValueError`` from it means the input did not suit the model."""
+        outputs = []
+        try:
+            for name in prepared.outputs:
+                values = getattr(self.estimator, name)(prepared.features)
+                outputs.append(output_tensor(name, np.asarray(values)))
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(f"the model refused the input: {exc}") from exc
+        return outputs
+
+    def predict_in_thread(self, prepared: Prepared) -> list[dict[str, Any]]:
+        """:meth:`predict` for a worker thread (scikit-learn's config is per thread)."""
+        with sklearn.config_context(assume_finite=True):
+            return self.predict(prepared)
+
+    def respond(self, prepared: Prepared, outputs: list[dict[str, Any]]) -> bytes:
+        """Count the batch into the metrics and build the response body."""
+        rows = prepared.features.shape[0]
+        if self.count_feature_bins:
+            self.metrics.observe_rows(self.profile.bin_counts(prepared.features), rows)
+        else:
+            self.metrics.rows += rows
+        return encode_response(self.name, self.version, prepared.request.id, outputs)
+
+    def infer(self, body: bytes) -> bytes:
+        """Parse, predict and answer in the calling thread (the path for small batches)."""
+        prepared = self.prepare(body)
+        return self.respond(prepared, self.predict(prepared))
+
+
+def log_server_error(exc: BaseException, path: str) -> None:
+    """Log an unexpected error with its traceback; client errors are not logged one by one."""
+    if isinstance(exc, ServingError):
+        return
+    logger.error("Request failed", exc_info=exc, extra={"path": path})

@@ -1,0 +1,139 @@
+"""Prometheus metrics of the server, in their own registry, kept as plain numbers until a scrape.
+
+A request only adds to Python ints and one numpy array (the feature-bin counts); the metric
+families are built at scrape time by a custom collector. Per-request ``Counter.labels().inc()``
+calls for every feature bin would cost more than the prediction itself.
+
+Names (binding, see DESIGN.md): ``modelops_inference_requests_total{model,version,code}``,
+``modelops_inference_request_duration_seconds``, ``modelops_inference_rows_total``,
+``modelops_feature_bin_total{model,version,feature,bin}``, ``modelops_model_info``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from modelops.drift import Profile
+
+#: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
+LATENCY_BUCKETS = (
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class ServingMetrics(Collector):
+    """Counters of one served model; every method runs in the event-loop thread."""
+
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        profile: Profile,
+        info: Mapping[str, str],
+        *,
+        buckets: tuple[float, ...] = LATENCY_BUCKETS,
+    ) -> None:
+        self.model = model
+        self.version = version
+        self.profile = profile
+        self.info = dict(info)
+        self.buckets = buckets
+        self.requests_by_code: dict[int, int] = {}
+        self.bucket_counts = [0] * (len(buckets) + 1)
+        self.latency_sum = 0.0
+        self.rows = 0
+        self.feature_bins = np.zeros((len(profile.features), profile.max_bins), dtype=np.int64)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+        ProcessCollector(registry=self.registry)
+
+    def observe_request(self, code: int, seconds: float) -> None:
+        """Count one inference request by status code and its latency."""
+        self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
+        self.bucket_counts[bisect_left(self.buckets, seconds)] += 1
+        self.latency_sum += seconds
+
+    def observe_rows(self, counts: np.ndarray, rows: int) -> None:
+        """Add one batch: its per-feature bin counts (``Profile.bin_counts``) and row count."""
+        self.feature_bins += counts
+        self.rows += rows
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        labels = [self.model, self.version]
+        requests = CounterMetricFamily(
+            "modelops_inference_requests",
+            "Inference requests, by HTTP status code.",
+            labels=["model", "version", "code"],
+        )
+        for code, count in sorted(self.requests_by_code.items()):
+            requests.add_metric([*labels, str(code)], count)
+        yield requests
+
+        latency = HistogramMetricFamily(
+            "modelops_inference_request_duration_seconds",
+            "Time from receiving an inference request to sending its response.",
+            labels=["model", "version"],
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self.buckets, float("inf")), self.bucket_counts, strict=True):
+            cumulative += count
+            buckets.append((_bound_label(bound), cumulative))
+        latency.add_metric(labels, buckets, self.latency_sum)
+        yield latency
+
+        rows = CounterMetricFamily(
+            "modelops_inference_rows",
+            "Rows predicted (one row is one sample).",
+            labels=["model", "version"],
+        )
+        rows.add_metric(labels, self.rows)
+        yield rows
+
+        bins = CounterMetricFamily(
+            "modelops_feature_bin",
+            "Served feature values counted into the bins of the model's reference profile "
+            "(bin = index in the profile's bin layout).",
+            labels=["model", "version", "feature", "bin"],
+        )
+        counts = self.feature_bins.tolist()
+        for feature, row in zip(self.profile.features, counts, strict=True):
+            for index in range(feature.n_bins):
+                bins.add_metric([*labels, feature.name, str(index)], row[index])
+        yield bins
+
+        info = InfoMetricFamily("modelops_model", "The model this server serves.")
+        info.add_metric([], {"model": self.model, "version": self.version, **self.info})
+        yield info
+
+
+def _bound_label(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)

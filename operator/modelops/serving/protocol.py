@@ -1,0 +1,387 @@
+"""Open Inference Protocol v2 (REST) documents to and from numpy: pure, no I/O.
+
+The protocol: https://github.com/kserve/open-inference-protocol (``rest_predict_v2.yaml``).
+An inference request carries ``inputs`` (tensors with ``name``, ``shape``, ``datatype``, ``data``
+flat or nested in row-major order), optional ``id``, ``parameters`` and ``outputs``. A model here
+takes either one 2-D tensor ``[rows, features]`` or one tensor per feature named as in
+``metadata.json``; :func:`decode_features` turns either into the matrix the estimator expects.
+Every violation raises :class:`InvalidInputError` with a message that says what to send instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelops.serving.errors import InvalidInputError
+
+#: Datatypes accepted in requests (the protocol's others, e.g. FP16 or UINT8, are refused).
+DATATYPES = ("BOOL", "INT32", "INT64", "FP32", "FP64", "BYTES")
+_INT_RANGES = {"INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1)}
+_NUMERIC_KINDS = {"BOOL": "b", "INT32": "iu", "INT64": "iu", "FP32": "iuf", "FP64": "iuf"}
+_OUTPUT_DATATYPES = {"b": "BOOL", "i": "INT64", "u": "INT64", "f": "FP64"}
+
+Parameters = dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True, slots=True)
+class InputTensor:
+    name: str
+    shape: tuple[int, ...]
+    datatype: str
+    data: Any
+    """The ``data`` member as parsed (a list, flat or nested); decoded by :func:`tensor_array`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedOutput:
+    name: str
+    parameters: Parameters
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    id: str | None
+    inputs: tuple[InputTensor, ...]
+    outputs: tuple[RequestedOutput, ...]
+    parameters: Parameters
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureLayout:
+    """The columns a model takes, in order, and which of them are categories (strings)."""
+
+    names: tuple[str, ...]
+    categorical: tuple[bool, ...]
+
+    @property
+    def any_categorical(self) -> bool:
+        return any(self.categorical)
+
+
+def parse_infer_request(body: bytes) -> InferRequest:
+    """Parse and structurally validate an inference request body."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError("request body must be a JSON object with 'inputs'")
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInputError("'id' must be a string")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInputError("'inputs' must be a non-empty list of tensors")
+    outputs = doc.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise InvalidInputError("'outputs' must be a list of {'name': ...} objects")
+    return InferRequest(
+        id=request_id,
+        inputs=tuple(_parse_input(i, item) for i, item in enumerate(inputs)),
+        outputs=tuple(_parse_output(i, item) for i, item in enumerate(outputs)),
+        parameters=parse_parameters(doc.get("parameters"), "request"),
+    )
+
+
+def parse_parameters(value: object, where: str) -> Parameters:
+    """A ``parameters`` object: string keys; string, number or boolean values."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{where} 'parameters' must be an object")
+    for key, item in value.items():
+        if not isinstance(item, str | int | float | bool):
+            raise InvalidInputError(
+                f"{where} parameter {key!r} must be a string, number or boolean"
+            )
+    return value
+
+
+def _parse_input(index: int, item: object) -> InputTensor:
+    if not isinstance(item, dict):
+        raise InvalidInputError(
+            f"inputs[{index}] must be an object with name, shape, datatype, data"
+        )
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"inputs[{index}].name must be a non-empty string")
+    shape = item.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise InvalidInputError(
+            f"input {name!r}: 'shape' must be a non-empty list of integers >= 0"
+        )
+    datatype = item.get("datatype")
+    if datatype not in DATATYPES:
+        raise InvalidInputError(
+            f"input {name!r}: datatype {datatype!r} is not supported: use one of "
+            + ", ".join(DATATYPES)
+        )
+    if "data" not in item:
+        raise InvalidInputError(f"input {name!r} has no 'data'")
+    data = item["data"]
+    if not isinstance(data, list):
+        data = [data]  # a scalar is a one-element tensor
+    params = parse_parameters(item.get("parameters"), f"input {name!r}")
+    if params.get("binary_data_size") is not None:
+        raise InvalidInputError(
+            f"input {name!r}: binary tensor data is not supported, send JSON data"
+        )
+    return InputTensor(name, tuple(shape), datatype, data)
+
+
+def _parse_output(index: int, item: object) -> RequestedOutput:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise InvalidInputError(f"outputs[{index}] must be an object with a string 'name'")
+    name: str = item["name"]
+    return RequestedOutput(name, parse_parameters(item.get("parameters"), f"output {name!r}"))
+
+
+def decode_features(request: InferRequest, layout: FeatureLayout, max_rows: int) -> np.ndarray:
+    """The ``[rows, features]`` matrix for the estimator, from either accepted input form.
+
+    Numeric-only models get float64; models with categorical features get an object matrix with
+    floats in numeric columns and strings in categorical ones. Values must be finite.
+    """
+    n_features = len(layout.names)
+    inputs = request.inputs
+    if len(inputs) == 1 and len(inputs[0].shape) == 2:
+        tensor = inputs[0]
+        if tensor.shape[1] != n_features:
+            raise InvalidInputError(
+                f"input {tensor.name!r} has {tensor.shape[1]} features, the model takes "
+                f"{n_features}: {', '.join(layout.names)}"
+            )
+        _check_rows(tensor, max_rows)
+        return _matrix_from_tensor(tensor, layout)
+    return _matrix_from_columns(inputs, layout, max_rows)
+
+
+def _check_rows(tensor: InputTensor, max_rows: int) -> int:
+    rows = tensor.shape[0]
+    if rows == 0:
+        raise InvalidInputError(f"input {tensor.name!r} has no rows")
+    if rows > max_rows:
+        raise InvalidInputError(
+            f"input {tensor.name!r} has {rows} rows, over the limit of {max_rows}"
+        )
+    return rows
+
+
+def _matrix_from_tensor(tensor: InputTensor, layout: FeatureLayout) -> np.ndarray:
+    if not layout.any_categorical:
+        if tensor.datatype == "BYTES":
+            raise InvalidInputError(
+                f"input {tensor.name!r}: the model's features are numeric, send FP64/FP32/INT64"
+                "/INT32/BOOL, not BYTES"
+            )
+        matrix = tensor_array(tensor).astype(np.float64, copy=False)
+        _check_finite(matrix, layout)
+        return matrix
+    if tensor.datatype != "BYTES":
+        # Numbers for every column: fine when each categorical column holds integer codes.
+        values = tensor_array(tensor)
+        if values.dtype.kind == "f":
+            raise InvalidInputError(
+                f"input {tensor.name!r}: the model has categorical features, send BYTES "
+                "(strings) or one tensor per feature"
+            )
+        columns = [values[:, j] for j in range(values.shape[1])]
+    else:
+        strings = tensor_array(tensor)
+        columns = [strings[:, j] for j in range(strings.shape[1])]
+    return _assemble(columns, layout, [tensor.datatype] * len(columns))
+
+
+def _matrix_from_columns(
+    inputs: Sequence[InputTensor], layout: FeatureLayout, max_rows: int
+) -> np.ndarray:
+    by_name: dict[str, InputTensor] = {}
+    for tensor in inputs:
+        if tensor.name not in layout.names:
+            raise InvalidInputError(
+                f"unknown input {tensor.name!r}: send one [rows, {len(layout.names)}] tensor or "
+                f"one tensor per feature named {', '.join(layout.names)}"
+            )
+        if tensor.name in by_name:
+            raise InvalidInputError(f"input {tensor.name!r} is given twice")
+        if len(tensor.shape) > 2 or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
+            raise InvalidInputError(
+                f"input {tensor.name!r}: a per-feature tensor has shape [rows] or [rows, 1], "
+                f"got {list(tensor.shape)}"
+            )
+        by_name[tensor.name] = tensor
+    missing = [name for name in layout.names if name not in by_name]
+    if missing:
+        raise InvalidInputError(f"missing inputs for features: {', '.join(missing)}")
+    ordered = [by_name[name] for name in layout.names]
+    rows = _check_rows(ordered[0], max_rows)
+    for tensor in ordered[1:]:
+        if tensor.shape[0] != rows:
+            raise InvalidInputError(
+                f"input {tensor.name!r} has {tensor.shape[0]} rows, "
+                f"input {ordered[0].name!r} has {rows}"
+            )
+    columns = [tensor_array(tensor).reshape(rows) for tensor in ordered]
+    if not layout.any_categorical:
+        for tensor in ordered:
+            if tensor.datatype == "BYTES":
+                raise InvalidInputError(f"input {tensor.name!r} is a numeric feature, not BYTES")
+        matrix = np.column_stack(columns).astype(np.float64, copy=False)
+        _check_finite(matrix, layout)
+        return matrix
+    return _assemble(columns, layout, [t.datatype for t in ordered])
+
+
+def _assemble(
+    columns: Sequence[np.ndarray], layout: FeatureLayout, datatypes: Sequence[str]
+) -> np.ndarray:
+    """An object matrix: float columns for numeric features, str columns for categorical ones."""
+    rows = len(columns[0])
+    matrix = np.empty((rows, len(columns)), dtype=object)
+    for j, (name, categorical, column, datatype) in enumerate(
+        zip(layout.names, layout.categorical, columns, datatypes, strict=True)
+    ):
+        if categorical:
+            if column.dtype.kind not in "iuO":
+                raise InvalidInputError(f"feature {name!r} is categorical: send strings (BYTES)")
+            matrix[:, j] = [str(v) for v in column.tolist()]
+        else:
+            matrix[:, j] = _numeric_column(name, column, datatype)
+    return matrix
+
+
+def _numeric_column(name: str, column: np.ndarray, datatype: str) -> list[float]:
+    if datatype == "BYTES":
+        try:
+            values = [float(v) for v in column.tolist()]
+        except ValueError:
+            raise InvalidInputError(
+                f"feature {name!r} is numeric: got a string that is no number"
+            ) from None
+    else:
+        values = column.astype(np.float64).tolist()
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidInputError(f"feature {name!r} has a non-finite value (NaN or infinity)")
+    return values
+
+
+def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
+    if not np.isfinite(matrix).all():
+        column = int(np.flatnonzero(~np.isfinite(matrix).all(axis=0))[0])
+        raise InvalidInputError(
+            f"feature {layout.names[column]!r} has a non-finite value (NaN or infinity)"
+        )
+
+
+def tensor_array(tensor: InputTensor) -> np.ndarray:
+    """The tensor's data as a numpy array of its ``shape``, checked against its ``datatype``."""
+    expected = math.prod(tensor.shape)
+    data = tensor.data
+    if tensor.datatype == "BYTES":
+        flat = _flatten_strings(data, tensor.name)
+        if len(flat) != expected:
+            raise _size_error(tensor, len(flat))
+        array = np.empty(expected, dtype=object)
+        array[:] = flat
+        return array.reshape(tensor.shape)
+    try:
+        array = np.array(data)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInputError(
+            f"input {tensor.name!r}: 'data' must be a flat or evenly nested list of numbers"
+        ) from None
+    if array.size != expected:
+        raise _size_error(tensor, array.size)
+    if array.dtype.kind not in _NUMERIC_KINDS[tensor.datatype]:
+        raise InvalidInputError(
+            f"input {tensor.name!r}: values do not match datatype {tensor.datatype}"
+        )
+    if array.ndim > 1 and array.shape != tensor.shape:
+        raise InvalidInputError(
+            f"input {tensor.name!r}: nested data of shape {list(array.shape)} does not match "
+            f"shape {list(tensor.shape)}"
+        )
+    bounds = _INT_RANGES.get(tensor.datatype)
+    if bounds is not None and array.size and (array.min() < bounds[0] or array.max() > bounds[1]):
+        raise InvalidInputError(
+            f"input {tensor.name!r}: a value is out of range for {tensor.datatype}"
+        )
+    if tensor.datatype == "FP32":
+        with np.errstate(over="ignore"):
+            array = array.astype(np.float32)
+    return array.reshape(tensor.shape)
+
+
+def _flatten_strings(data: list[Any], name: str) -> list[str]:
+    flat: list[str] = []
+    stack: list[Any] = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, str):
+                flat.append(item)
+            elif isinstance(item, list):
+                stack.append(iter(item))
+                break
+            else:
+                raise InvalidInputError(f"input {name!r}: BYTES data must hold strings only")
+        else:
+            stack.pop()
+    return flat
+
+
+def _size_error(tensor: InputTensor, got: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"input {tensor.name!r}: shape {list(tensor.shape)} needs {math.prod(tensor.shape)} "
+        f"values, 'data' holds {got}"
+    )
+
+
+def output_tensor(name: str, values: np.ndarray) -> dict[str, Any]:
+    """An output tensor document; numeric data stays a numpy array (orjson serialises it)."""
+    kind = values.dtype.kind
+    datatype = _OUTPUT_DATATYPES.get(kind)
+    shape = list(values.shape)
+    if datatype is None:  # strings or objects: class labels
+        return {
+            "name": name,
+            "datatype": "BYTES",
+            "shape": shape,
+            "data": [str(v) for v in values.ravel().tolist()],
+        }
+    if kind == "u" or (kind == "i" and values.dtype != np.int64):
+        values = values.astype(np.int64)
+    elif kind == "f" and values.dtype != np.float64:
+        values = values.astype(np.float64)
+    return {"name": name, "datatype": datatype, "shape": shape, "data": values.ravel()}
+
+
+def encode_response(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    outputs: Sequence[Mapping[str, Any]],
+    parameters: Parameters | None = None,
+) -> bytes:
+    """The inference response body: model name and version, echoed ``id``, outputs."""
+    doc: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request_id is not None:
+        doc["id"] = request_id
+    if parameters:
+        doc["parameters"] = parameters
+    doc["outputs"] = outputs
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_body(message: str) -> bytes:
+    """``{"error": "..."}``, the protocol's error document."""
+    return orjson.dumps({"error": message})

@@ -1,0 +1,136 @@
+"""Start-up and shutdown of a serving process: fetch, load, bind, serve, drain.
+
+The model is fetched and loaded *before* the port opens, so a pod turns ready only once it can
+predict (a load failure exits 1 with the reason in the log). uvicorn owns the signals: on SIGTERM
+it stops accepting, lets in-flight requests finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``) and
+returns, and the process exits 0. Nothing is written outside ``tempfile.gettempdir()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from modelops.artifacts import METADATA_FILE, MODEL_DIR_FILES, PROFILE_FILE, UNSAFE_MODEL_FILE
+from modelops.serving.app import ServingApp
+from modelops.serving.dataplane import DataPlane
+from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
+from modelops.serving.metrics import ServingMetrics
+from modelops.serving.settings import GRACEFUL_SHUTDOWN_SECONDS, ServeSettings
+from modelops.storage import StorageError, fetch_dir, parse_uri
+
+logger = logging.getLogger("modelops.serving")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM it drained cleanly ends the process with 0.
+
+    uvicorn re-raises the caught signal after shutting down, so the process would die "killed by
+    SIGTERM"; a pod that stopped as asked should exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def fetch_model(uri: str, workdir: Path, *, allow_unsafe_pickle: bool) -> Path:
+    """The local model directory for ``uri`` (downloaded into ``workdir`` when remote)."""
+    parsed = parse_uri(uri)
+    try:
+        return fetch_dir(uri, workdir, MODEL_DIR_FILES)
+    except StorageError:
+        if not (allow_unsafe_pickle and parsed.is_remote):
+            raise
+    return fetch_dir(uri, workdir, (UNSAFE_MODEL_FILE, PROFILE_FILE, METADATA_FILE))
+
+
+def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
+    """The ASGI app for a loaded model."""
+    version = settings.model_version or loaded.metadata.version
+    info = {
+        "estimator": loaded.metadata.estimator,
+        "task": loaded.metadata.task,
+        "format": "pickle" if loaded.unsafe else "skops",
+        "uri": settings.model_uri,
+    }
+    metrics = ServingMetrics(settings.name, version, loaded.profile, info)
+    dataplane = DataPlane(
+        loaded,
+        name=settings.name,
+        version=version,
+        max_rows=settings.max_rows,
+        metrics=metrics,
+        count_feature_bins=settings.count_feature_bins,
+    )
+    return ServingApp(dataplane, max_request_bytes=settings.max_request_bytes)
+
+
+def serve(settings: ServeSettings) -> int:
+    """Load the model, serve until SIGTERM/SIGINT; returns the process exit code."""
+    import sklearn
+
+    workdir = Path(tempfile.mkdtemp(prefix="modelops-serve-"))
+    try:
+        try:
+            path = fetch_model(
+                settings.model_uri, workdir, allow_unsafe_pickle=settings.allow_unsafe_pickle
+            )
+            loaded = load_model_dir(path, allow_unsafe_pickle=settings.allow_unsafe_pickle)
+        except (StorageError, ModelLoadError) as exc:
+            logger.error("Model load failed: %s", exc, extra={"uri": settings.model_uri})
+            return 1
+        app = build_app(loaded, settings)
+        dataplane = app.dataplane
+        logger.info(
+            "Model %s version %s loaded",
+            dataplane.name,
+            dataplane.version,
+            extra={
+                "uri": settings.model_uri,
+                "estimator": loaded.metadata.estimator,
+                "features": len(loaded.metadata.features),
+                "format": loaded.model_file.name,
+            },
+        )
+        # Inputs are checked for finiteness by the protocol layer; spare scikit-learn the check.
+        # The config is per thread: this covers the event-loop thread (worker threads use
+        # DataPlane.predict_in_thread).
+        sklearn.set_config(assume_finite=True)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop="auto",
+            http="auto",
+            lifespan="off",
+            access_log=settings.access_log,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        server = DrainingServer(config)
+        server.run()
+        if not server.started:
+            return 1  # could not bind; uvicorn logged why
+        logger.info("Server stopped")
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,255 @@
+"""Model directories and server processes for the model-server tests (unit and integration).
+
+Models are fitted here on scikit-learn's bundled datasets or generated data, written with the
+server's own ``save_model``, a profile from ``modelops.drift.build_profile`` and a
+``metadata.json`` (``artifacts.ModelMetadata``), exactly the layout the trainer publishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
+from modelops.drift import build_profile
+from modelops.serving.loader import save_model
+
+KINDS = ("classifier", "regressor", "forest", "categorical")
+
+
+@dataclass
+class ModelCase:
+    """A model directory and what went into it."""
+
+    path: Path
+    estimator: Any
+    X: np.ndarray
+    features: list[str]
+    categorical: list[str]
+    version: str
+
+    @property
+    def uri(self) -> str:
+        return self.path.resolve().as_uri()
+
+
+def make_model_dir(root: Path, kind: str, *, version: str = "v1") -> ModelCase:
+    """Fit a small model of ``kind`` and publish it as a model directory under ``root``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    categorical: list[str] = []
+    if kind in ("classifier", "forest"):
+        data = load_iris()
+        X, y = data.data, data.target
+        features = [n.replace(" (cm)", "").replace(" ", "_") for n in data.feature_names]
+        if kind == "classifier":
+            estimator: Any = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+        else:
+            estimator = RandomForestClassifier(n_estimators=5, random_state=0)
+        task, target = "classification", "species"
+    elif kind == "regressor":
+        data = load_diabetes()
+        X, y = data.data, data.target
+        features = list(data.feature_names)
+        estimator = Ridge(alpha=0.5)
+        task, target = "regression", "progression"
+    elif kind == "categorical":
+        rng = np.random.default_rng(7)
+        rows = 300
+        X = np.empty((rows, 3), dtype=object)
+        X[:, 0] = rng.normal(size=rows)
+        X[:, 1] = rng.choice(["red", "green", "blue"], size=rows)
+        X[:, 2] = rng.normal(size=rows)
+        y = np.where((X[:, 1] == "red") | (X[:, 0].astype(float) > 0.5), "yes", "no")
+        features, categorical = ["size", "colour", "weight"], ["colour"]
+        encoder = ColumnTransformer(
+            [
+                ("num", StandardScaler(), [0, 2]),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), [1]),
+            ]
+        )
+        estimator = make_pipeline(encoder, LogisticRegression(max_iter=500))
+        task, target = "classification", "label"
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    estimator.fit(X, y)
+    path = root / f"{kind}-{version}"
+    save_model(estimator, path)
+    profile = build_profile(X, features, categorical=categorical)
+    (path / PROFILE_FILE).write_text(profile.to_json())
+    classes = getattr(estimator, "classes_", None)
+    metadata = ModelMetadata(
+        version=version,
+        created=datetime.now(UTC),
+        estimator=type(estimator).__name__,
+        features=features,
+        categorical_features=categorical,
+        target=target,
+        task=task,
+        classes=[c.item() if hasattr(c, "item") else c for c in classes]
+        if classes is not None
+        else None,
+    )
+    (path / METADATA_FILE).write_text(metadata.model_dump_json(indent=2))
+    return ModelCase(path, estimator, X, features, categorical, version)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    """A `modelops serve` process on 127.0.0.1."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Connection": "close"}, timeout=httpx.Timeout(30.0)
+        )
+
+
+def start_server(
+    model_uri: str,
+    log_path: Path,
+    *,
+    name: str = "model",
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    wait_ready: bool = True,
+    user: int | None = None,
+) -> ServerProcess:
+    """Start `python -m modelops serve` on a free port and wait until it is ready."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "modelops.serving",
+        "--model-uri",
+        model_uri,
+        "--name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra_args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            user=user,
+        )
+    server = ServerProcess(process, port, log_path)
+    if wait_ready:
+        wait_until_ready(server)
+    return server
+
+
+def wait_until_ready(server: ServerProcess, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            response = httpx.get(f"{server.url}/v2/health/ready", timeout=1.0)
+            if response.status_code == 200:
+                return
+        time.sleep(0.05)
+    stop_server(server)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{server.log()}")
+
+
+def stop_server(server: ServerProcess, timeout: float = 15.0) -> int:
+    """SIGTERM, then SIGKILL if it does not stop; returns the exit code."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@contextlib.contextmanager
+def running_server(model_uri: str, log_path: Path, **kwargs: Any) -> Iterator[ServerProcess]:
+    server = start_server(model_uri, log_path, **kwargs)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def v2_matrix(rows: np.ndarray, name: str = "input-0") -> dict[str, Any]:
+    """A V2 request with one FP64 ``[rows, features]`` tensor."""
+    data = np.asarray(rows, dtype=np.float64)
+    return {
+        "inputs": [
+            {"name": name, "shape": list(data.shape), "datatype": "FP64", "data": data.tolist()}
+        ]
+    }
+
+
+def v2_columns(
+    X: np.ndarray,
+    features: Sequence[str],
+    categorical: Sequence[str],  # noqa: N803
+) -> dict[str, Any]:
+    """A V2 request with one tensor per feature (BYTES for categorical features)."""
+    inputs = []
+    for j, name in enumerate(features):
+        column = X[:, j]
+        if name in categorical:
+            inputs.append(
+                {
+                    "name": name,
+                    "shape": [len(column)],
+                    "datatype": "BYTES",
+                    "data": [str(v) for v in column],
+                }
+            )
+        else:
+            inputs.append(
+                {
+                    "name": name,
+                    "shape": [len(column)],
+                    "datatype": "FP64",
+                    "data": [float(v) for v in column],
+                }
+            )
+    return {"inputs": inputs}
