@@ -1,0 +1,323 @@
+"""One training run: champion + fresh data in, a published challenger and its verdict out.
+
+The order is chosen so that nothing expensive happens before everything cheap has been
+checked: URIs, the champion and its recipe, the parameters and an existing version first; then
+the data is parsed and gated; only then is anything fitted. Failures raise the
+:mod:`~modelops.training.errors` types, which the CLI maps to exit codes and result JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelops.artifacts import (
+    METADATA_FILE,
+    MODEL_DIR_FILES,
+    PROFILE_FILE,
+    ModelMetadata,
+    Task,
+    TrainingResult,
+)
+from modelops.storage import StorageError, fetch_dir, fetch_file, join_uri, local_path, parse_uri
+from modelops.training import data as csvdata
+from modelops.training.errors import (
+    BaseModelError,
+    DataError,
+    InvalidInputError,
+    QualityGateError,
+)
+from modelops.training.estimators import Params, Recipe, build, get_recipe, recipe_params
+from modelops.training.evaluate import DEFAULT_TEST_SIZE, Labels, score, split_holdout
+from modelops.training.publish import (
+    TrainingRecord,
+    existing_record,
+    publish,
+    validate_version,
+)
+from modelops.training.quality import QualityLimits, check_data, check_schema
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops", "modelops")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``modelops train`` is told (see the CLI for the flags)."""
+
+    data_uri: str
+    base_model_uri: str
+    output_uri: str
+    version: str
+    seed: int = 0
+    estimator: str | None = None
+    test_size: float = DEFAULT_TEST_SIZE
+    limits: QualityLimits = field(default_factory=QualityLimits)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training-ready data: features in the model's order, rows with a target only."""
+
+    features: tuple[str, ...]
+    target: str
+    task: Task
+    x: csvdata.FloatArray
+    y: Labels
+    sha256: str
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A fitted challenger with everything its model directory holds."""
+
+    model: Any
+    profile_json: str
+    metadata: ModelMetadata
+    baseline: dict[str, float]
+    baseline_error: str = ""
+
+
+def train(config: TrainConfig) -> TrainingResult:
+    """Run one training; returns the result of a new or an identical existing version."""
+    version = validate_version(config.version)
+    root = _output_root(config.output_uri)
+    uri = join_uri(config.output_uri, version)
+    with tempfile.TemporaryDirectory(prefix="modelops-train-") as workdir:
+        data_path = _fetch(lambda: fetch_file(config.data_uri, Path(workdir)), "data")
+        data_sha256 = csvdata.sha256_file(data_path)
+        champion = load_champion(config.base_model_uri, Path(workdir))
+        meta = champion.metadata
+        recipe = get_recipe(config.estimator or meta.estimator, meta.task)
+        params: Params = dict(meta.params) if recipe.name == meta.estimator else {}
+        build(recipe, params, config.seed)  # validates the parameters before any data is read
+        identity = run_identity(
+            data_sha256, recipe, params, config.seed, config.test_size, meta.features, meta.target
+        )
+        stored = existing_record(root, version, identity)
+        if stored is not None:
+            log.info(
+                "Found version %s already trained from the same inputs: nothing to do", version
+            )
+            return _result(version, uri, stored)
+        dataset = load_dataset(
+            data_path,
+            meta.features,
+            meta.target,
+            meta.task,
+            config.limits,
+            sha256=data_sha256,
+            uri=config.data_uri,
+        )
+    candidate = fit_candidate(
+        dataset,
+        recipe,
+        params,
+        version=version,
+        seed=config.seed,
+        test_size=config.test_size,
+        champion=champion.estimator,
+    )
+    record = TrainingRecord(identity, candidate.metadata.metrics, candidate.baseline)
+    written = publish(root, version, record, candidate_writer(candidate))
+    log.info("Published %s to %s", version, uri)
+    return _result(version, uri, written, candidate.baseline_error)
+
+
+def load_champion(uri: str, workdir: Path) -> Any:
+    """The champion, loaded with the model server's safe loader (never an unsafe pickle)."""
+    from modelops.serving.loader import ModelLoadError, load_model_dir
+
+    directory = _fetch(lambda: fetch_dir(uri, workdir, MODEL_DIR_FILES), "base model")
+    try:
+        champion = load_model_dir(directory)
+    except ModelLoadError as exc:
+        raise BaseModelError(f"cannot load the base model {uri}: {exc}") from exc
+    meta = champion.metadata
+    log.info("Loaded champion %s (%s, %s) from %s", meta.version, meta.estimator, meta.task, uri)
+    if meta.categorical_features:
+        raise BaseModelError(
+            f"the base model has categorical features {meta.categorical_features}; the trainer "
+            "retrains numeric features only"
+        )
+    return champion
+
+
+def load_dataset(
+    path: Path,
+    features: list[str],
+    target: str,
+    task: Task,
+    limits: QualityLimits,
+    *,
+    sha256: str,
+    uri: str,
+) -> Dataset:
+    """Parse and gate the CSV; rows without a target are dropped after the gate."""
+    table = csvdata.read_csv(path, max_rows=limits.max_rows)
+    if target not in table.columns:
+        raise DataError(
+            f"the data has no target column {target!r} (columns: {list(table.columns)[:20]})"
+        )
+    schema = check_schema(table.columns, features)
+    if not schema.passed:
+        raise QualityGateError(schema.message)
+    x = csvdata.feature_matrix(table, features)
+    y = csvdata.target_column(table, target, task)
+    report = check_data(features, x, y, task, limits)
+    if not report.passed:
+        raise QualityGateError(report.message)
+    log.info("Read %d rows x %d features from %s", table.rows, len(features), path.name)
+    return Dataset(tuple(features), target, task, x[y.present], y.values[y.present], sha256, uri)
+
+
+def fit_candidate(
+    dataset: Dataset,
+    recipe: Recipe,
+    params: Mapping[str, object],
+    *,
+    version: str,
+    seed: int,
+    test_size: float = DEFAULT_TEST_SIZE,
+    champion: Any = None,
+) -> Candidate:
+    """Split, fit the recipe, score it (and the champion) on the holdout, profile the data."""
+    from modelops.drift import build_profile
+
+    holdout = split_holdout(dataset.x, dataset.y, dataset.task, test_size=test_size, seed=seed)
+    pipeline = build(recipe, params, seed)
+    started = time.perf_counter()
+    pipeline.fit(holdout.x_train, holdout.y_train)
+    log.info(
+        "Trained %s on %d rows in %.2fs",
+        recipe.name,
+        len(holdout.y_train),
+        time.perf_counter() - started,
+    )
+    metrics = score(pipeline, holdout.x_test, holdout.y_test, dataset.task)
+    baseline: dict[str, float] = {}
+    baseline_error = ""
+    if champion is not None:
+        try:
+            baseline = score(champion, holdout.x_test, holdout.y_test, dataset.task)
+        except Exception as exc:  # the champion may not cope with the fresh data: report it
+            baseline_error = f"the champion could not be scored on the holdout: {exc}"
+            log.warning("%s", baseline_error)
+    log.info(
+        "Scored challenger (%s) and champion (%s) on %d holdout rows",
+        _brief(metrics),
+        _brief(baseline) or "not scored",
+        len(holdout.y_test),
+    )
+    profile = build_profile(holdout.x_train, dataset.features)
+    classes = getattr(pipeline, "classes_", None)
+    metadata = ModelMetadata(
+        version=version,
+        created=datetime.now(UTC),
+        estimator=recipe.name,
+        params=recipe_params(recipe, pipeline),
+        features=list(dataset.features),
+        target=dataset.target,
+        task=dataset.task,
+        classes=None if classes is None else np.asarray(classes).tolist(),
+        data_uri=dataset.uri,
+        data_sha256=dataset.sha256,
+        metrics=metrics,
+        library_versions=library_versions(),
+    )
+    return Candidate(pipeline, profile.to_json(), metadata, baseline, baseline_error)
+
+
+def candidate_writer(candidate: Candidate) -> Callable[[Path], None]:
+    """A function writing the candidate's three files into a (staging) directory."""
+    from modelops.serving.loader import save_model
+
+    def write(directory: Path) -> None:
+        # readable by a server running under another uid than the Job (skops writes 0600)
+        save_model(candidate.model, directory).chmod(0o644)
+        (directory / PROFILE_FILE).write_text(candidate.profile_json, encoding="utf-8")
+        (directory / METADATA_FILE).write_text(
+            candidate.metadata.model_dump_json(indent=2), encoding="utf-8"
+        )
+
+    return write
+
+
+def run_identity(
+    data_sha256: str,
+    recipe: Recipe,
+    params: Mapping[str, object],
+    seed: int,
+    test_size: float,
+    features: list[str],
+    target: str,
+) -> str:
+    """SHA-256 of every input that decides the model, so a re-run can be told from a clash."""
+    document = {
+        "data_sha256": data_sha256,
+        "estimator": recipe.name,
+        "params": {k: v for k, v in sorted(params.items()) if k != "random_state"},
+        "seed": seed,
+        "test_size": test_size,
+        "features": features,
+        "target": target,
+        "task": recipe.task,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _output_root(output_uri: str) -> Path:
+    try:
+        if parse_uri(output_uri).is_remote:
+            raise InvalidInputError(
+                f"output URI {output_uri!r} is remote: write to a file:// or pvc:// URI"
+            )
+        return local_path(output_uri)
+    except StorageError as exc:
+        raise InvalidInputError(f"invalid output URI: {exc}") from exc
+
+
+def _fetch(fetch: Callable[[], Path], what: str) -> Path:
+    try:
+        return fetch()
+    except StorageError as exc:
+        raise InvalidInputError(f"cannot read the {what}: {exc}") from exc
+
+
+def _result(version: str, uri: str, record: TrainingRecord, message: str = "") -> TrainingResult:
+    return TrainingResult(
+        version=version,
+        uri=uri,
+        metrics=dict(record.metrics),
+        baseline=dict(record.baseline),
+        message=message,
+    )
+
+
+def _brief(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {value:.4g}" for name, value in metrics.items())
