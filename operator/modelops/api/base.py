@@ -10,8 +10,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainValidator,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from modelops.storage import StorageError, parse_uri
 
@@ -62,6 +73,7 @@ def _check_duration(text: str) -> str:
 
 Duration = Annotated[
     str,
+    Field(max_length=32),
     AfterValidator(_check_duration),
     WithJsonSchema(
         {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32},
@@ -70,20 +82,44 @@ Duration = Annotated[
 """A duration string; its value stays as written so that status and YAML round-trip unchanged."""
 
 
-def at_least(minimum: str) -> AfterValidator:
-    """A validator: the duration is at least ``minimum`` (both as duration strings)."""
-    bound = parse_duration(minimum)
+@dataclass(frozen=True)
+class AtLeast:
+    """``Annotated`` metadata: a duration of at least ``minimum``, checked by pydantic and by the
+    CRD (a CEL rule), so both layers reject the same values with the same message."""
 
-    def check(text: str) -> str:
-        if parse_duration(text) < bound:
-            raise ValueError(f"must be at least {minimum}, got {text}")
-        return text
+    minimum: str
 
-    return AfterValidator(check)
+    def __post_init__(self) -> None:
+        parse_duration(self.minimum)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        bound = parse_duration(self.minimum)
+
+        def check(text: str) -> str:
+            if parse_duration(text) < bound:
+                raise ValueError(f"must be at least {self.minimum}, got {text}")
+            return text
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        result = dict(handler(schema))
+        rules = [*result.get("x-kubernetes-validations", []), min_duration_rule(self.minimum)]
+        result["x-kubernetes-validations"] = rules
+        return result
+
+
+def at_least(minimum: str) -> AtLeast:
+    """The duration is at least ``minimum`` (a duration string), in pydantic and in CEL."""
+    return AtLeast(minimum)
 
 
 def min_duration_rule(minimum: str) -> dict[str, str]:
-    """The CEL twin of :func:`at_least`, for ``x-kubernetes-validations``."""
+    """The CEL rule of :class:`AtLeast`, for ``x-kubernetes-validations``."""
     return {
         "rule": f"duration(self) >= duration('{minimum}')",
         "message": f"must be at least {minimum}",
@@ -92,21 +128,35 @@ def min_duration_rule(minimum: str) -> dict[str, str]:
 
 # --- URIs ---------------------------------------------------------------------------------------
 
+_CLAIM = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+CLAIM_PATTERN = rf"^{_CLAIM}$"
 URI_SCHEME_RULE = {
-    "rule": "self.matches('^(pvc|file|https?)://')",
-    "message": "the URI scheme must be pvc://, file://, http:// or https://",
+    "rule": "self.matches('^([pP][vV][cC]://" + _CLAIM + "(/|$)|(?i:file)://(?i:localhost)?/"
+    "|(?i:https?)://[^/?#]+)')",
+    "message": "must be pvc://<claim>/<path>, file:///<path>, http://<host>/... or "
+    "https://<host>/... (the scheme must be pvc, file, http or https)",
+}
+WRITABLE_URI_RULE = {
+    "rule": "self.matches('^([pP][vV][cC]://" + _CLAIM + "(/|$)|(?i:file)://(?i:localhost)?/)')",
+    "message": "must be a pvc://<claim>/<path> or file:///<path> URI: the trainer cannot write "
+    "to http(s)",
 }
 NO_DOTDOT_RULE = {
-    "rule": "!self.matches('(^|/)[.][.](/|$)')",
+    "rule": "!self.matches('(^|/|%2[fF])([.]|%2[eE]){2}(/|%2[fF]|[?#]|$)')",
     "message": "'..' is not allowed in a path",
 }
 
 
 def _check_uri(text: str) -> str:
     try:
-        parse_uri(text)
+        parsed = parse_uri(text)
     except StorageError as exc:
         raise ValueError(str(exc)) from None
+    if parsed.scheme == "pvc" and not re.fullmatch(CLAIM_PATTERN, parsed.claim):
+        raise ValueError(
+            f"the claim {parsed.claim!r} in {text!r} is not a PersistentVolumeClaim name "
+            "(lower-case letters, digits, '-' and '.')"
+        )
     return text
 
 
@@ -124,7 +174,7 @@ ModelUri = Annotated[
 
 def _check_writable_uri(text: str) -> str:
     if parse_uri(_check_uri(text)).is_remote:
-        raise ValueError("must be a pvc:// or file:// URI: the trainer cannot write to http(s)")
+        raise ValueError(WRITABLE_URI_RULE["message"])
     return text
 
 
@@ -133,15 +183,7 @@ WritableUri = Annotated[
     Field(
         min_length=1,
         max_length=2048,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.matches('^(pvc|file)://')",
-                    "message": "must be a pvc:// or file:// URI: http(s) is read-only",
-                },
-                NO_DOTDOT_RULE,
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": [WRITABLE_URI_RULE, NO_DOTDOT_RULE]},
     ),
     AfterValidator(_check_writable_uri),
 ]
@@ -160,18 +202,36 @@ Version = Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_
 """A model version; also used as a label value, so at most 63 characters."""
 
 _NUMBER = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-QUANTITY_PATTERN = rf"^(\+|-)?{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?$"
+QUANTITY_PATTERN = rf"^{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?$"
+
+
+def _check_quantity(value: object) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return value
+    if isinstance(value, float):
+        raise ValueError(
+            f"write {value} as a string, e.g. '{value}' (a quantity is an integer or text)"
+        )
+    if isinstance(value, str) and re.fullmatch(QUANTITY_PATTERN, value):
+        return value
+    raise ValueError(f"{value!r} is not a resource quantity: use e.g. 500m, 1Gi or 2")
+
+
 Quantity = Annotated[
     int | str,
+    PlainValidator(_check_quantity),
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
             "pattern": QUANTITY_PATTERN,
+            "minimum": 0,
         }
     ),
 ]
-"""A Kubernetes resource quantity such as ``500m``, ``1Gi`` or ``2``."""
+"""A non-negative Kubernetes resource quantity such as ``500m``, ``1Gi`` or ``2``."""
 
 FreeForm = Annotated[
     dict[str, Any],

@@ -19,7 +19,6 @@ from modelops.api.base import (
     StatusModel,
     WritableUri,
     at_least,
-    min_duration_rule,
 )
 from modelops.api.conditions import ConditionList
 from modelops.api.modeldeployment import ObjectMeta
@@ -276,11 +275,7 @@ class DriftPolicySpec(ApiModel):
 
     model_deployment_ref: ModelDeploymentRef
     """The ModelDeployment whose traffic is measured."""
-    interval: Annotated[
-        Duration,
-        at_least("10s"),
-        Field(json_schema_extra={"x-kubernetes-validations": [min_duration_rule("10s")]}),
-    ] = "60s"
+    interval: Annotated[Duration, at_least("10s")] = "60s"
     """How often drift is evaluated (at least 10s)."""
     min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 500
     """Rows a window needs before drift is judged; fewer gives InsufficientSamples."""

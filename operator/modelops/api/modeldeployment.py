@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from modelops.api.base import (
     ApiModel,
@@ -87,6 +87,13 @@ class ServingSpec(ApiModel):
     """Largest request body accepted; more gives HTTP 413."""
 
 
+RESERVED_ENV_PREFIX = "MODELOPS_"
+RESERVED_ENV_MESSAGE = (
+    "names starting with MODELOPS_ are reserved for the operator's own settings "
+    "(use the spec fields, e.g. model.allowUnsafePickle)"
+)
+
+
 class EnvVar(ApiModel):
     """An environment variable for the model server container."""
 
@@ -96,7 +103,11 @@ class EnvVar(ApiModel):
                 {
                     "rule": "!(has(self.value) && has(self.valueFrom))",
                     "message": "set value or valueFrom, not both",
-                }
+                },
+                {
+                    "rule": f"!self.name.startsWith('{RESERVED_ENV_PREFIX}')",
+                    "message": RESERVED_ENV_MESSAGE,
+                },
             ]
         }
     }
@@ -109,6 +120,13 @@ class EnvVar(ApiModel):
     """Literal value."""
     value_from: FreeForm | None = None
     """Source of the value (a Kubernetes EnvVarSource, e.g. configMapKeyRef)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(RESERVED_ENV_MESSAGE)
+        return name
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVar:
