@@ -4,8 +4,8 @@ Every rule names the code that needs it. The kustomize ClusterRoles (`manifests/
 and the Helm chart's rule file (`charts/modelops/files/rbac-rules.yaml`) are generated from `RULES`
 (`python tests/unit/deploy_support.py sync`) and a unit test fails when they are stale; the
 operator's integration test checks every request the operator really sends against `allows`.
-No wildcards, no Secrets, no `update` (everything is a patch), no `deletecollection`, no
-`escalate`/`bind`/`impersonate`.
+No wildcards, no Secrets, no `update` outside the owners' `finalizers` subresource (every write
+is a patch), no `deletecollection`, no `escalate`/`bind`/`impersonate`.
 
 Scopes:
 - `namespaced`: resources in the namespaces the operator watches. Granted by a ClusterRole that is
@@ -67,6 +67,18 @@ RULES: Final[tuple[Rule, ...]] = (
         verbs=("get", "patch"),
         scope="namespaced",
         why="The controller writes phase, conditions, drift scores and retraining results.",
+    ),
+    Rule(
+        api_groups=(API_GROUP,),
+        resources=("modeldeployments/finalizers", "driftpolicies/finalizers"),
+        verbs=("update",),
+        scope="namespaced",
+        why=(
+            "Never called: the owner references modelops.resources puts on Deployments, Services "
+            "and Jobs set blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement "
+            "admission plugin (on in OpenShift) allows only to who may update the owner's "
+            "finalizers."
+        ),
     ),
     Rule(
         api_groups=("apps",),
