@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -66,11 +67,15 @@ class MetricThreshold(ApiModel):
     """Score above which a feature breaches; defaults to the drift engine's calibrated value."""
 
 
-def _unique_types(metrics: list[MetricThreshold]) -> list[MetricThreshold]:
-    seen = [m.type for m in metrics]
-    duplicates = sorted({t for t in seen if seen.count(t) > 1})
+def _no_repeats(values: list[str], what: str) -> None:
+    """Lists keyed like Kubernetes list-maps and sets hold each key once, as the CRD enforces."""
+    duplicates = sorted(value for value, count in Counter(values).items() if count > 1)
     if duplicates:
-        raise ValueError(f"metric types must be unique, repeated: {', '.join(duplicates)}")
+        raise ValueError(f"{what} must be unique, repeated: {', '.join(duplicates)}")
+
+
+def _unique_types(metrics: list[MetricThreshold]) -> list[MetricThreshold]:
+    _no_repeats([m.type for m in metrics], "metric types")
     return metrics
 
 
@@ -121,6 +126,19 @@ class FeatureSelection(ApiModel):
         ),
     ] = []
     """Per-feature thresholds."""
+
+    @field_validator("include")
+    @classmethod
+    def _unique_include(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None:
+            _no_repeats(names, "feature names")
+        return names
+
+    @field_validator("overrides")
+    @classmethod
+    def _unique_overrides(cls, overrides: list[FeatureOverride]) -> list[FeatureOverride]:
+        _no_repeats([o.name for o in overrides], "override names")
+        return overrides
 
 
 class Trigger(ApiModel):
