@@ -105,7 +105,13 @@ def register(subparsers: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """``modelops train``: run, then report the result however the run ended."""
     from modelops.artifacts import TrainingResult
-    from modelops.training.errors import EXIT_FAILED, EXIT_OK, InvalidInputError, TrainingError
+    from modelops.training.errors import (
+        EXIT_FAILED,
+        EXIT_OK,
+        InvalidInputError,
+        TerminatedError,
+        TrainingError,
+    )
 
     _configure_logging()
     _stop_cleanly_on_sigterm()
@@ -134,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
             )
         )
         code = EXIT_OK
-    except TrainingError as exc:
+    except (TrainingError, TerminatedError) as exc:
         result = TrainingResult(version=args.version, uri="", reason=exc.reason, message=str(exc))
         code = exc.exit_code
     except Exception as exc:  # the last line of defence: a result, not a traceback
@@ -266,9 +272,11 @@ def _configure_logging() -> None:
 
 
 def _stop_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM (a Job's deadline, a pod eviction) into SystemExit so staging is removed."""
+    """Turn SIGTERM (a Job's deadline, a pod eviction) into an exception that unwinds the run,
+    so staging is removed and the result says what happened."""
+    from modelops.training.errors import TerminatedError
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
+        raise TerminatedError("terminated by SIGTERM before the model was published")
 
     signal.signal(signal.SIGTERM, stop)

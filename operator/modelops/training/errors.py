@@ -50,3 +50,13 @@ class QualityGateError(TrainingError):
 
     exit_code = EXIT_QUALITY_GATE
     reason = "DataQualityGateFailed"
+
+
+class TerminatedError(BaseException):
+    """SIGTERM arrived (a Job deadline, an eviction): unwind, remove staging, report, exit 1.
+
+    A ``BaseException`` so that no ``except Exception`` on the way can swallow it.
+    """
+
+    exit_code = EXIT_FAILED
+    reason = "Terminated"
