@@ -40,8 +40,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "psi": 0.1,
     "ks": 0.1,
     "js": 0.1,
-    "wasserstein": 0.1,
-    "chi2": 0.1,
+    "wasserstein": 0.2,
+    "chi2": 0.15,
 }
 """Thresholds calibrated on 1,000-row windows (see README, section drift): with all metrics on,
 10 undrifted features raise a false alarm in well under 1 % of windows, and a 0.5 standard

@@ -226,12 +226,7 @@ def _numeric_feature(name: str, column: NDArray[Any], bins: int) -> FeatureProfi
         std = float(np.std(finite))
     if not (math.isfinite(mean) and math.isfinite(std)):
         raise ProfileError(f"feature {name!r} has values too large to summarise")
-    quantiles = np.quantile(finite, np.arange(1, bins) / bins)
-    edges = np.unique(quantiles)
-    top = float(finite.max())
-    if edges[-1] >= top:
-        # Keep values above the training maximum apart from the maximum itself.
-        edges = np.append(edges[edges < top], [top, np.nextafter(top, np.inf)])
+    edges = _quantile_edges(finite, bins)
     bin_of_value = np.searchsorted(edges, finite, side="right")
     n_finite_bins = edges.size + 1
     counts = np.bincount(bin_of_value, minlength=n_finite_bins)
@@ -249,6 +244,31 @@ def _numeric_feature(name: str, column: NDArray[Any], bins: int) -> FeatureProfi
         mean=mean,
         std=std,
     )
+
+
+def _quantile_edges(finite: NDArray[np.float64], bins: int) -> NDArray[np.float64]:
+    """Deduplicated quantile edges, moved off the observed values where values are tied.
+
+    A quantile that lands on a tied value (a discrete or constant feature) becomes the midpoint
+    between that value and the next smaller observed one, so each observed value sits inside a
+    bin rather than on its edge and a shift of less than the value spacing still changes bins.
+    When the top quantile is the maximum itself, one more edge above it keeps larger values apart
+    (for a constant feature: bins below, equal to and above the constant).
+    """
+    quantiles = np.unique(np.quantile(finite, np.arange(1, bins) / bins))
+    distinct = np.unique(finite)
+    position = np.searchsorted(distinct, quantiles)
+    on_value = distinct[np.minimum(position, distinct.size - 1)] == quantiles
+    below = distinct[np.maximum(position - 1, 0)]
+    edges = np.unique(np.where(on_value & (position > 0), (below + quantiles) / 2, quantiles))
+    top = distinct[-1]
+    if quantiles[-1] >= top:
+        above = top + (top - distinct[-2]) / 2 if distinct.size > 1 else top
+        if not above > top or not np.isfinite(above):
+            above = np.nextafter(top, np.inf)
+        edges = np.append(edges, above)
+    result: NDArray[np.float64] = edges
+    return result
 
 
 def _bin_centers(

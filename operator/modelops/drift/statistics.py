@@ -107,14 +107,15 @@ def kolmogorov_sf(x: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         signs = np.where(k % 2 == 1, 1.0, -1.0)
         large = 2 * np.sum(signs * np.exp(-2 * k**2 * flat**2), axis=1)
-        safe = np.where(flat > 0, flat, 1.0)
+        # Below 0.05 the CDF is under exp(-490): the survival function is 1 to double precision.
+        safe = np.where(flat > 0.05, flat, 1.0)
         small_cdf = (
             math.sqrt(2 * math.pi)
             / safe[:, 0]
             * np.sum(np.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * safe**2)), axis=1)
         )
     values = np.where(flat[:, 0] >= 1.0, large, 1.0 - small_cdf)
-    values = np.where(flat[:, 0] <= 0, 1.0, values)
+    values = np.where(flat[:, 0] <= 0.05, 1.0, values)
     result: FloatArray = np.clip(values, 0.0, 1.0).reshape(x.shape)
     return result
 
@@ -147,8 +148,8 @@ def chi_square(
     with ``dof = (bins with reference mass) - 1``, at least 1. Equal to
     ``scipy.stats.chisquare(counts, n * reference)`` when no share is floored.
     """
-    used = real_bins & ((reference > 0) | (counts > 0))
-    expected_shares = np.where(used, np.maximum(reference, epsilon), 0.0)
+    surprise = real_bins & (reference <= 0) & (counts > 0)
+    expected_shares = np.where(surprise, epsilon, np.where(real_bins, reference, 0.0))
     expected_shares /= expected_shares.sum(axis=1, keepdims=True)
     expected = expected_shares * counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
