@@ -100,6 +100,12 @@ def test_text_labels_stay_text(tmp_path: Path) -> None:
     assert target.present.tolist() == [True, True, True, False]
 
 
+def test_text_labels_on_request_even_when_they_look_like_integers(tmp_path: Path) -> None:
+    table = read_csv(write(tmp_path, "a,y\n1,1\n1,2\n"))
+    target = target_column(table, "y", "classification", text_labels=True)
+    assert target.values.tolist() == ["1", "2"]
+
+
 def test_regression_target_must_be_numeric(tmp_path: Path) -> None:
     table = read_csv(write(tmp_path, "y\n1.5\n\nhigh\n"))
     with pytest.raises(DataError, match="column 'y', line 4: 'high' is not a number"):

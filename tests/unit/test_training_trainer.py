@@ -255,3 +255,25 @@ def test_the_result_json_parses_and_fits_a_termination_message(
     assert len(text.encode()) < TERMINATION_MESSAGE_LIMIT
     document = json.loads(text)
     assert {"version", "uri", "metrics", "baseline"} <= set(document)
+
+
+def test_a_champion_with_text_labels_is_scored_with_text_labels(
+    champion: Path, tmp_path: Path
+) -> None:
+    from modelops.serving.loader import save_model
+    from modelops.training.estimators import build, get_recipe
+
+    steady = example_rows("iris", rows=300, seed=5)
+    data = tmp_path / "steady.csv"
+    write_example_data(steady, data)
+    text_champion = tmp_path / "text"
+    text_champion.mkdir()
+    model = build(get_recipe("LogisticRegression"), {}, seed=0).fit(steady.x, steady.y.astype(str))
+    save_model(model, text_champion)
+    (text_champion / "profile.json").write_bytes((champion / "profile.json").read_bytes())
+    meta = json.loads((champion / "metadata.json").read_text())
+    meta["classes"] = ["0", "1", "2"]
+    (text_champion / "metadata.json").write_text(json.dumps(meta))
+    result = train(config(text_champion, data, tmp_path / "out"))
+    assert result.baseline["accuracy"] > 0.9  # labels compared as text, not 1 != "1"
+    assert load_model_dir(tmp_path / "out" / "v2").metadata.classes == ["0", "1", "2"]

@@ -144,14 +144,17 @@ def feature_matrix(table: Table, features: Sequence[str]) -> FloatArray:
     return matrix
 
 
-def target_column(table: Table, name: str, task: Task) -> Target:
-    """The target: integer labels when every label is an integer, else text; numbers for
-    regression. Rows without a target are marked in ``present``."""
+def target_column(table: Table, name: str, task: Task, *, text_labels: bool = False) -> Target:
+    """The target: integer labels when every label is an integer (unless ``text_labels``, for a
+    champion that learned text labels such as ``"1"``), else text; numbers for regression.
+    Rows without a target are marked in ``present``."""
     if task == "regression":
         values = numeric_column(table, name)
         return Target(values, np.isfinite(values))
     labels = [cell.strip() for cell in table.cells[name]]
     present = np.array([label.lower() not in MISSING_TOKENS for label in labels], dtype=bool)
+    if text_labels:
+        return Target(np.array(labels, dtype=np.str_), present)
     integers = [_as_int(label) for label, ok in zip(labels, present, strict=True) if ok]
     if all(value is not None for value in integers):
         ints = iter(integers)

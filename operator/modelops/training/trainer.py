@@ -122,6 +122,7 @@ def train(config: TrainConfig) -> TrainingResult:
             config.limits,
             sha256=data_sha256,
             uri=config.data_uri,
+            text_labels=bool(meta.classes) and all(isinstance(c, str) for c in meta.classes),
         )
     candidate = fit_candidate(
         dataset,
@@ -166,8 +167,13 @@ def load_dataset(
     *,
     sha256: str,
     uri: str,
+    text_labels: bool = False,
 ) -> Dataset:
-    """Parse and gate the CSV; rows without a target are dropped after the gate."""
+    """Parse and gate the CSV; rows without a target are dropped after the gate.
+
+    ``text_labels`` keeps class labels as text even when they look like integers, so that they
+    compare equal to the classes of a champion that was trained on text labels.
+    """
     table = csvdata.read_csv(path, max_rows=limits.max_rows)
     if target not in table.columns:
         raise DataError(
@@ -177,7 +183,7 @@ def load_dataset(
     if not schema.passed:
         raise QualityGateError(schema.message)
     x = csvdata.feature_matrix(table, features)
-    y = csvdata.target_column(table, target, task)
+    y = csvdata.target_column(table, target, task, text_labels=text_labels)
     report = check_data(features, x, y, task, limits)
     if not report.passed:
         raise QualityGateError(report.message)
