@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
 from modelops.drift import build_profile
@@ -226,9 +227,9 @@ def v2_matrix(rows: np.ndarray, name: str = "input-0") -> dict[str, Any]:
 
 
 def v2_columns(
-    X: np.ndarray,
+    X: np.ndarray,  # noqa: N803
     features: Sequence[str],
-    categorical: Sequence[str],  # noqa: N803
+    categorical: Sequence[str],
 ) -> dict[str, Any]:
     """A V2 request with one tensor per feature (BYTES for categorical features)."""
     inputs = []
@@ -253,3 +254,85 @@ def v2_columns(
                 }
             )
     return {"inputs": inputs}
+
+
+class TouchOnLoad:
+    """A payload: rebuilding an instance creates the file named in its state.
+
+    Crafted model files carry it to prove that refusing them runs nothing: the tests check the
+    file does not appear (and, as a control, that it does when the payload is run on purpose).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Path(state["path"]).touch()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Path.touch, (Path(self.path),))
+
+
+def write_skops_payload(file: Path, marker: Path) -> None:
+    """A skops archive whose only object is a :class:`TouchOnLoad` (an untrusted type)."""
+    import zipfile
+
+    schema = {
+        "__class__": "TouchOnLoad",
+        "__module__": "serving_support",
+        "__loader__": "ObjectNode",
+        "content": {
+            "__class__": "dict",
+            "__module__": "builtins",
+            "__loader__": "DictNode",
+            "content": {
+                "path": {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": orjson.dumps(str(marker)).decode(),
+                    "is_json": True,
+                    "__id__": 2,
+                }
+            },
+            "key_types": {
+                "__class__": "list",
+                "__module__": "builtins",
+                "__loader__": "ListNode",
+                "content": [
+                    {
+                        "__class__": "str",
+                        "__module__": "builtins",
+                        "__loader__": "TypeNode",
+                        "__id__": 3,
+                    }
+                ],
+                "__id__": 4,
+            },
+            "__id__": 5,
+        },
+        "__id__": 1,
+        "protocol": 2,
+        "_skops_version": "0.16.0",
+    }
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr("schema.json", orjson.dumps(schema))
+
+
+def write_function_reference(file: Path, module: str, function: str) -> None:
+    """A skops archive of a FunctionTransformer whose ``func`` is ``module.function``."""
+    import zipfile
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    skops.io.dump(FunctionTransformer(func=np.log1p), file)
+    with zipfile.ZipFile(file) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = orjson.loads(members["schema.json"])
+    func = schema["content"]["content"]["func"]
+    func["__module__"], func["__class__"] = module, function
+    members["schema.json"] = orjson.dumps(schema)
+    with zipfile.ZipFile(file, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)

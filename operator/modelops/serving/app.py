@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from modelops.serving.batching import Batcher
 from modelops.serving.dataplane import DataPlane, http_status, log_server_error
 from modelops.serving.errors import (
     EndpointNotFoundError,
@@ -51,6 +52,7 @@ class ServingApp:
         self.dataplane = dataplane
         self.metrics = dataplane.metrics
         self.max_request_bytes = max_request_bytes
+        self.batcher = Batcher(dataplane)
         name, version = dataplane.name, dataplane.version
         # The served model's own paths, resolved with one dictionary lookup.
         self.model_routes: dict[str, str] = {}
@@ -68,6 +70,7 @@ class ServingApp:
         if route == INFER and method == "POST":
             await self._infer(scope, receive, send)
             return
+        started = time.perf_counter()
         try:
             if route is None:
                 route = self._parse_route(path)
@@ -81,6 +84,8 @@ class ServingApp:
             await self._get(route, send)
         except ServingError as exc:
             await _send_error(send, exc)
+            if path.endswith("/infer"):  # an inference request for another model or version
+                self.metrics.observe_request(http_status(exc), time.perf_counter() - started)
 
     def _parse_route(self, path: str) -> str:
         """Route of a path that is not one of the served model's own paths."""
@@ -127,10 +132,11 @@ class ServingApp:
             prepared = dataplane.prepare(body)
             if prepared.features.shape[0] > THREAD_ROWS:
                 loop = asyncio.get_running_loop()
-                outputs = await loop.run_in_executor(None, dataplane.predict_in_thread, prepared)
+                arrays = await loop.run_in_executor(None, dataplane.predict_in_thread, prepared)
+                dataplane.count(prepared.features)
             else:
-                outputs = dataplane.predict(prepared)
-            response = dataplane.respond(prepared, outputs)
+                arrays = await self.batcher.predict(prepared)
+            response = dataplane.encode(prepared, arrays)
         except ClientDisconnectedError:
             return
         except Exception as exc:

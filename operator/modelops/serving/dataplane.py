@@ -167,35 +167,41 @@ class DataPlane:
             names.append(output.name)
         return tuple(names)
 
-    def predict(self, prepared: Prepared) -> list[dict[str, Any]]:
-        """Run the estimator; a ``ValueError`` from it means the input did not suit the model."""
-        outputs = []
+    def predict_arrays(self, features: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
+        """Run the estimator for each output; a ``ValueError`` from it means the input did not
+        suit the model (e.g. a category the encoder refuses), so it becomes a 400."""
         try:
-            for name in prepared.outputs:
-                values = getattr(self.estimator, name)(prepared.features)
-                outputs.append(output_tensor(name, np.asarray(values)))
+            return [np.asarray(getattr(self.estimator, name)(features)) for name in outputs]
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(f"the model refused the input: {exc}") from exc
-        return outputs
 
-    def predict_in_thread(self, prepared: Prepared) -> list[dict[str, Any]]:
-        """:meth:`predict` for a worker thread (scikit-learn's config is per thread)."""
+    def predict_in_thread(self, prepared: Prepared) -> list[np.ndarray]:
+        """:meth:`predict_arrays` for a worker thread (scikit-learn's config is per thread)."""
         with sklearn.config_context(assume_finite=True):
-            return self.predict(prepared)
+            return self.predict_arrays(prepared.features, prepared.outputs)
 
-    def respond(self, prepared: Prepared, outputs: list[dict[str, Any]]) -> bytes:
-        """Count the batch into the metrics and build the response body."""
-        rows = prepared.features.shape[0]
+    def count(self, features: np.ndarray) -> None:
+        """Count served rows into the metrics: rows, and every value into its profile bin."""
+        rows = features.shape[0]
         if self.count_feature_bins:
-            self.metrics.observe_rows(self.profile.bin_counts(prepared.features), rows)
+            self.metrics.observe_rows(self.profile.bin_counts(features), rows)
         else:
             self.metrics.rows += rows
+
+    def encode(self, prepared: Prepared, arrays: list[np.ndarray]) -> bytes:
+        """The response body for a request and its predicted arrays (in ``prepared.outputs``)."""
+        outputs = [
+            output_tensor(name, values)
+            for name, values in zip(prepared.outputs, arrays, strict=True)
+        ]
         return encode_response(self.name, self.version, prepared.request.id, outputs)
 
     def infer(self, body: bytes) -> bytes:
-        """Parse, predict and answer in the calling thread (the path for small batches)."""
+        """Parse, predict, count and answer in the calling thread, one request alone."""
         prepared = self.prepare(body)
-        return self.respond(prepared, self.predict(prepared))
+        arrays = self.predict_arrays(prepared.features, prepared.outputs)
+        self.count(prepared.features)
+        return self.encode(prepared, arrays)
 
 
 def log_server_error(exc: BaseException, path: str) -> None:

@@ -1,0 +1,98 @@
+"""Micro-batching: requests that arrive in the same event-loop turn share one ``predict`` call.
+
+A scikit-learn ``predict`` on one row costs ~80 µs, nearly all of it input validation that does
+not grow with the rows; the arithmetic per row is tiny. Under concurrent load many requests are
+parsed in the same loop turn, so the batcher runs once, right after them (``call_soon``: no timer,
+no added latency), predicts their rows together and hands each request its slice. With a single
+client nothing waits: the batch is that one request.
+
+Predictions of scikit-learn estimators are row-independent, so a row predicts the same in a batch
+as alone. If a batched call fails (one request's rows are refused by the model), each request of
+the batch is retried on its own so only the bad one gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from modelops.serving.dataplane import DataPlane, Prepared
+
+#: Most rows predicted in one call (a bigger pending set is split).
+MAX_BATCH_ROWS = 2048
+
+Pending = tuple[Prepared, "asyncio.Future[list[np.ndarray]]"]
+
+
+class Batcher:
+    """Collects prepared requests during one loop turn and predicts them together."""
+
+    def __init__(self, dataplane: DataPlane, *, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
+        self.dataplane = dataplane
+        self.max_batch_rows = max_batch_rows
+        self.pending: list[Pending] = []
+        self.scheduled = False
+
+    def predict(self, prepared: Prepared) -> asyncio.Future[list[np.ndarray]]:
+        """A future of the request's output arrays; its rows are also counted into the metrics."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[np.ndarray]] = loop.create_future()
+        self.pending.append((prepared, future))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self.run)
+        return future
+
+    def run(self) -> None:
+        """Predict everything pending, grouped by the outputs asked for."""
+        self.scheduled = False
+        pending, self.pending = self.pending, []
+        groups: dict[tuple[str, ...], list[Pending]] = {}
+        for item in pending:
+            if not item[1].cancelled():
+                groups.setdefault(item[0].outputs, []).append(item)
+        for outputs, items in groups.items():
+            for batch in self._split(items):
+                self._predict_batch(outputs, batch)
+
+    def _split(self, items: list[Pending]) -> list[list[Pending]]:
+        batches: list[list[Pending]] = [[]]
+        rows = 0
+        for item in items:
+            n = item[0].features.shape[0]
+            if batches[-1] and rows + n > self.max_batch_rows:
+                batches.append([])
+                rows = 0
+            batches[-1].append(item)
+            rows += n
+        return batches
+
+    def _predict_batch(self, outputs: tuple[str, ...], batch: list[Pending]) -> None:
+        dataplane = self.dataplane
+        if len(batch) == 1:
+            self._predict_one(batch[0])
+            return
+        features = np.concatenate([prepared.features for prepared, _ in batch])
+        try:
+            arrays = dataplane.predict_arrays(features, outputs)
+        except Exception:
+            for item in batch:  # find the request(s) the model refuses
+                self._predict_one(item)
+            return
+        dataplane.count(features)
+        start = 0
+        for prepared, future in batch:
+            stop = start + prepared.features.shape[0]
+            future.set_result([values[start:stop] for values in arrays])
+            start = stop
+
+    def _predict_one(self, item: Pending) -> None:
+        prepared, future = item
+        try:
+            arrays = self.dataplane.predict_arrays(prepared.features, prepared.outputs)
+        except Exception as exc:
+            future.set_exception(exc)
+            return
+        self.dataplane.count(prepared.features)
+        future.set_result(arrays)
