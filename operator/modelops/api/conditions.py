@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -23,8 +23,15 @@ CONDITION_TYPE_PATTERN = (
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
+def _message_is_required(schema: dict[str, Any]) -> None:
+    """metav1.Condition requires ``message`` (it may be empty); the dump always carries it."""
+    schema["required"] = [*schema.get("required", []), "message"]
+
+
 class Condition(StatusModel):
     """One aspect of the resource's state (metav1.Condition)."""
+
+    model_config = StatusModel.model_config | {"json_schema_extra": _message_is_required}
 
     type: Annotated[str, Field(max_length=316, pattern=CONDITION_TYPE_PATTERN)]
     """Type of condition in CamelCase, e.g. ``Ready``."""
