@@ -149,14 +149,14 @@ def start_server(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     wait_ready: bool = True,
-    user: int | None = None,
+    module: Sequence[str] = ("modelops", "serve"),
 ) -> ServerProcess:
     """Start `python -m modelops serve` on a free port and wait until it is ready."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
-        "modelops.serving",
+        *module,
         "--model-uri",
         model_uri,
         "--name",
@@ -173,7 +173,6 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
-            user=user,
         )
     server = ServerProcess(process, port, log_path)
     if wait_ready:
