@@ -27,9 +27,6 @@ from modelops import API_GROUP
 
 Scope = Literal["namespaced", "cluster", "namespace-list"]
 
-READ: Final = ("get", "list", "watch")
-OWN: Final = ("get", "list", "watch", "create", "patch", "delete")
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -53,18 +50,26 @@ class Rule:
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
         api_groups=(API_GROUP,),
-        resources=("modeldeployments", "driftpolicies"),
+        resources=("modeldeployments",),
         verbs=("get", "list", "watch", "patch"),
         scope="namespaced",
         why=(
-            "Kopf watches both kinds, and patches them for its finalizer and the progress "
-            "annotations; the controller patches a ModelDeployment to promote a candidate."
+            "Kopf watches ModelDeployments and patches their progress annotations; the "
+            "controller reads the one a DriftPolicy or a Deployment refers to, and patches its "
+            "spec.model to promote a candidate (controller/driftpolicy.py)."
         ),
     ),
     Rule(
         api_groups=(API_GROUP,),
+        resources=("driftpolicies",),
+        verbs=("list", "watch", "patch"),
+        scope="namespaced",
+        why="Kopf watches DriftPolicies (the evaluation timer) and patches their annotations.",
+    ),
+    Rule(
+        api_groups=(API_GROUP,),
         resources=("modeldeployments/status", "driftpolicies/status"),
-        verbs=("get", "patch"),
+        verbs=("patch",),
         scope="namespaced",
         why="The controller writes phase, conditions, drift scores and retraining results.",
     ),
@@ -83,38 +88,42 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         api_groups=("apps",),
         resources=("deployments",),
-        verbs=OWN,
+        verbs=("get", "list", "watch", "create", "patch"),
         scope="namespaced",
-        why="modelops.resources builds one Deployment of model-server pods per ModelDeployment.",
+        why=(
+            "One Deployment of model-server pods per ModelDeployment (controller/"
+            "modeldeployment.py creates and patches it); Kopf watches them to follow rollouts. "
+            "Deletion is left to the garbage collector (owner references)."
+        ),
     ),
     Rule(
         api_groups=("",),
         resources=("services",),
-        verbs=OWN,
+        verbs=("get", "create", "patch"),
         scope="namespaced",
-        why="modelops.resources builds one Service per ModelDeployment.",
+        why="One Service per ModelDeployment (controller/modeldeployment.py).",
     ),
     Rule(
         api_groups=("batch",),
         resources=("jobs",),
-        verbs=OWN,
+        verbs=("get", "list", "create"),
         scope="namespaced",
-        why="A breached DriftPolicy creates a retraining Job; old Jobs are deleted.",
+        why=(
+            "A breached DriftPolicy creates a retraining Job and follows it "
+            "(controller/driftpolicy.py); finished Jobs go with their owner."
+        ),
     ),
     Rule(
         api_groups=("",),
         resources=("pods",),
-        verbs=READ,
+        verbs=("list",),
         scope="namespaced",
-        why=(
-            "The controller reads the trainer pod's termination message (the training result) "
-            "and finds the serving pods whose /metrics it scrapes."
-        ),
+        why="The controller reads the trainer pod's termination message (the training result).",
     ),
     Rule(
         api_groups=("discovery.k8s.io",),
         resources=("endpointslices",),
-        verbs=READ,
+        verbs=("list",),
         scope="namespaced",
         why="The `pods` drift source finds the ready serving endpoints behind the Service.",
     ),
@@ -123,14 +132,7 @@ RULES: Final[tuple[Rule, ...]] = (
         resources=("events",),
         verbs=("create",),
         scope="namespaced",
-        why="Kopf posts its handler Events (core v1 API).",
-    ),
-    Rule(
-        api_groups=("events.k8s.io",),
-        resources=("events",),
-        verbs=("create",),
-        scope="namespaced",
-        why="The controller records drift, retraining and promotion decisions as Events.",
+        why="Kopf posts the Events of kopf.event (the controller's decisions) in the core API.",
     ),
     Rule(
         api_groups=("apiextensions.k8s.io",),

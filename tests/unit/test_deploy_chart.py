@@ -33,7 +33,9 @@ def kinds(objects: list[dict[str, Any]]) -> list[str]:
 
 
 def only(objects: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(name_suffix)]
+    found = [
+        o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(name_suffix)
+    ]
     assert len(found) == 1, f"expected one {kind} *{name_suffix}, got {len(found)}"
     return found[0]
 
@@ -41,8 +43,15 @@ def only(objects: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dic
 def test_default_values_render_the_operator_without_optional_parts() -> None:
     objects = flatten(render_chart())
     assert kinds(objects) == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding"]
-        + ["ClusterRoleBinding", "Deployment", "Service"]
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+        ]
     )
     deployment = only(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 1
@@ -76,7 +85,9 @@ def test_every_toggle_on_renders_monitoring_from_the_shared_sources() -> None:
     )
     monitor = only(objects, "ServiceMonitor")
     service = only(objects, "Service")
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
 
 
