@@ -319,3 +319,50 @@ def test_apply_defaults_follows_the_api_server_algorithm() -> None:
     assert result["source"] == {"type": "pods"}
     assert result["promotion"] == {"mode": "manual", "minImprovement": 0.0}
     assert "retraining" not in result
+
+
+STRUCTURAL_VIOLATIONS = [
+    ({"$ref": "#/$defs/X"}, "$ref is not allowed"),
+    ({"description": "d"}, "has no type"),
+    ({"type": "object", "additionalProperties": False}, "must be a schema"),
+    (
+        {"type": "object", "properties": {}, "additionalProperties": {"type": "string"}},
+        "mutually exclusive",
+    ),
+    ({"type": "object", "x-kubernetes-preserve-unknown-fields": True}, "embedded Kubernetes"),
+    ({"anyOf": [{"type": "string"}, {"type": "null"}], "type": "string"}, "int-or-string form"),
+    ({"type": "string", "nullable": True}, "nullable is not used"),
+    ({"type": "number", "minimum": 0, "exclusiveMinimum": 0}, "must be a boolean"),
+    ({"type": "array"}, "an array needs items"),
+    ({"type": "object"}, "an object without properties"),
+    (
+        {
+            "type": "array",
+            "items": {"type": "object", "properties": {"k": {"type": "string"}}},
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["k"],
+        },
+        "must be required or defaulted",
+    ),
+    (
+        {"type": "array", "items": {"type": "object"}, "x-kubernetes-list-type": "set"},
+        "a set holds scalars only",
+    ),
+    ({"type": "integer", "default": "one"}, "default does not validate"),
+    (
+        {"type": "object", "properties": {"a": {"type": "string"}}, "default": {"b": 1}},
+        "default is not pruned",
+    ),
+    (
+        {"type": "string", "x-kubernetes-validations": [{"rule": "self ==", "message": "m"}]},
+        "compile",
+    ),
+    ({"type": "string", "x-kubernetes-validations": [{"rule": "true"}]}, "one-line message"),
+]
+
+
+@pytest.mark.parametrize(("node", "problem"), STRUCTURAL_VIOLATIONS)
+def test_the_structural_checker_finds_each_violation(node: dict[str, Any], problem: str) -> None:
+    schema = {"type": "object", "properties": {"field": {"description": "x", **node}}}
+    problems = structural_problems(schema)
+    assert any(problem in p for p in problems), problems
