@@ -362,12 +362,17 @@ def _field_rows(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, s
         shown = "" if default in (None, {}) else f"`{_inline_json(default)}`"
         if name in required:
             shown = "required"
-        description = prop.get("description", "").replace("|", "\\|")
+        description = _markdown_text(prop.get("description", ""))
         yield f"`{path}`", _type_label(prop), shown, description
         if prop.get("type") == "object" and "properties" in prop:
             yield from _field_rows(prop, f"{path}.")
         elif prop.get("type") == "array" and "properties" in prop.get("items", {}):
             yield from _field_rows(prop["items"], f"{path}[].")
+
+
+def _markdown_text(text: str) -> str:
+    """Plain text safe inside a Markdown table cell (``<claim>`` is not an HTML tag)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _inline_json(value: Any) -> str:
@@ -400,6 +405,7 @@ def render_reference() -> str:
             f"### {kind.kind}",
             "",
             _clean_description(resource.model.__doc__ or ""),
+            "",
             f"Short name{'s' if len(kind.short_names) > 1 else ''}: "
             + ", ".join(f"`{s}`" for s in kind.short_names)
             + f"; category `{', '.join(kind.categories)}` (`kubectl get modelops`)."

@@ -59,7 +59,7 @@ class ModelSource(ApiModel):
 
     uri: ModelUri
     """Directory holding model.skops, profile.json and metadata.json:
-    pvc://<claim>/<path>, file:///<path> or http(s)://...."""
+    pvc://<claim>/<path>, file:///<path>, or http(s)://<host>/<path>."""
     version: Version | None = None
     """Version label of the model; defaults to the version in metadata.json."""
     format: ModelFormat = "skops"
