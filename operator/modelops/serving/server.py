@@ -25,7 +25,7 @@ from modelops.serving.dataplane import DataPlane
 from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.settings import GRACEFUL_SHUTDOWN_SECONDS, ServeSettings
-from modelops.storage import StorageError, fetch_dir, parse_uri
+from modelops.storage import StorageError, fetch_dir, local_path, parse_uri
 
 logger = logging.getLogger("modelops.serving")
 
@@ -52,12 +52,20 @@ class DrainingServer(uvicorn.Server):
 
 
 def fetch_model(uri: str, workdir: Path, *, allow_unsafe_pickle: bool) -> Path:
-    """The local model directory for ``uri`` (downloaded into ``workdir`` when remote)."""
-    parsed = parse_uri(uri)
+    """The local model directory for ``uri`` (downloaded into ``workdir`` when remote).
+
+    A local directory is used in place and its files are checked by the loader, whose messages
+    say more (e.g. that only a pickle is there and how to opt in).
+    """
+    if not parse_uri(uri).is_remote:
+        path = local_path(uri)
+        if not path.is_dir():
+            raise StorageError(f"{uri!r}: no such directory ({path})")
+        return path
     try:
         return fetch_dir(uri, workdir, MODEL_DIR_FILES)
     except StorageError:
-        if not (allow_unsafe_pickle and parsed.is_remote):
+        if not allow_unsafe_pickle:
             raise
     return fetch_dir(uri, workdir, (UNSAFE_MODEL_FILE, PROFILE_FILE, METADATA_FILE))
 
