@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelops.training import data
 from modelops.training.data import (
     feature_matrix,
     read_csv,
+    read_header,
     sha256_file,
     target_column,
     write_csv,
@@ -25,7 +27,7 @@ def write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
 
 def test_reads_columns_by_name_in_any_order(tmp_path: Path) -> None:
     path = write(tmp_path, "b,extra,a,y\n2,x,1,0\n4,z,3,1\n")
-    table = read_csv(path)
+    table = read_csv(path, numeric=["a", "b"], text=["y"])
     assert table.columns == ("b", "extra", "a", "y")
     assert table.rows == 2
     matrix = feature_matrix(table, ["a", "b"])
@@ -34,7 +36,7 @@ def test_reads_columns_by_name_in_any_order(tmp_path: Path) -> None:
 
 def test_missing_tokens_and_non_finite_numbers_become_nan(tmp_path: Path) -> None:
     path = write(tmp_path, "a,y\n1.5,0\n,1\nNA,0\nnull,1\n inf ,0\nNaN,1\n-2e3,0\n")
-    values = feature_matrix(read_csv(path), ["a"])[:, 0]
+    values = feature_matrix(read_csv(path, numeric=["a"]), ["a"])[:, 0]
     assert values[0] == 1.5
     assert values[-1] == -2000.0
     assert np.isnan(values[1:6]).all()
@@ -43,14 +45,29 @@ def test_missing_tokens_and_non_finite_numbers_become_nan(tmp_path: Path) -> Non
 def test_header_names_are_stripped_and_a_bom_is_ignored(tmp_path: Path) -> None:
     path = write(tmp_path, "\ufeff a , y \n1,0\n")
     assert read_csv(path).columns == ("a", "y")
+    assert read_header(path) == ("a", "y")
 
 
 def test_blank_lines_are_skipped_and_line_numbers_kept(tmp_path: Path) -> None:
     path = write(tmp_path, "a,y\n1,0\n\n2,1\n\nabc,0\n")
-    table = read_csv(path)
-    assert table.rows == 3
+    assert read_csv(path).rows == 3
     with pytest.raises(DataError, match=r"column 'a', line 6: 'abc' is not a number"):
-        feature_matrix(table, ["a"])
+        read_csv(path, numeric=["a"])
+
+
+def test_rows_are_parsed_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "CHUNK_ROWS", 4)
+    path = write(tmp_path, "a,b\n" + "".join(f"{i},{-i}\n" for i in range(10)) + "x,1\n")
+    table = read_csv(path, numeric=["b"], text=["a"])
+    np.testing.assert_array_equal(table.numeric("b"), [*(-np.arange(10.0)), 1.0])
+    assert table.text["a"][-1] == "x"
+    with pytest.raises(DataError, match="line 12: 'x' is not a number"):
+        read_csv(path, numeric=["a"])
+
+
+def test_a_requested_column_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="has no column 'c'"):
+        read_csv(write(tmp_path, "a,b\n1,2\n"), numeric=["a", "c"])
 
 
 @pytest.mark.parametrize(
@@ -86,7 +103,7 @@ def test_too_many_rows_fail_the_gate_while_reading(tmp_path: Path) -> None:
 
 
 def test_integer_labels_stay_integers(tmp_path: Path) -> None:
-    table = read_csv(write(tmp_path, "a,y\n1,0\n1,1.0\n1,\n1,2\n1,NA\n"))
+    table = read_csv(write(tmp_path, "a,y\n1,0\n1,1.0\n1,\n1,2\n1,NA\n"), text=["y"])
     target = target_column(table, "y", "classification")
     assert target.values.dtype == np.int64
     assert target.present.tolist() == [True, True, False, True, False]
@@ -94,22 +111,25 @@ def test_integer_labels_stay_integers(tmp_path: Path) -> None:
 
 
 def test_text_labels_stay_text(tmp_path: Path) -> None:
-    table = read_csv(write(tmp_path, "a,y\n1, setosa\n1,virginica\n1,1\n1,\n"))
+    table = read_csv(write(tmp_path, "a,y\n1, setosa\n1,virginica\n1,1\n1,\n"), text=["y"])
     target = target_column(table, "y", "classification")
     assert target.values[target.present].tolist() == ["setosa", "virginica", "1"]
     assert target.present.tolist() == [True, True, True, False]
 
 
 def test_text_labels_on_request_even_when_they_look_like_integers(tmp_path: Path) -> None:
-    table = read_csv(write(tmp_path, "a,y\n1,1\n1,2\n"))
+    table = read_csv(write(tmp_path, "a,y\n1,1\n1,2\n"), text=["y"])
     target = target_column(table, "y", "classification", text_labels=True)
     assert target.values.tolist() == ["1", "2"]
 
 
 def test_regression_target_must_be_numeric(tmp_path: Path) -> None:
-    table = read_csv(write(tmp_path, "y\n1.5\n\nhigh\n"))
+    path = write(tmp_path, "y\n1.5\n\nhigh\n")
     with pytest.raises(DataError, match="column 'y', line 4: 'high' is not a number"):
-        target_column(table, "y", "regression")
+        read_csv(path, numeric=["y"])
+    table = read_csv(write(tmp_path, "y\n1.5\n\nNA\n2\n"), numeric=["y"])
+    target = target_column(table, "y", "regression")
+    assert target.present.tolist() == [True, False, True]
 
 
 def test_write_csv_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -118,7 +138,7 @@ def test_write_csv_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> N
     path = tmp_path / "out.csv"
     write_csv(path, ["a", "b", "y"], x, y)
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
-    table = read_csv(path)
+    table = read_csv(path, numeric=["a", "b"], text=["y"])
     np.testing.assert_array_equal(feature_matrix(table, ["a", "b"]), x)
     assert target_column(table, "y", "classification").values.tolist() == [0, 1]
     assert len(sha256_file(path)) == 64

@@ -90,7 +90,7 @@ def test_written_data_reads_back_as_training_data(tmp_path: Path) -> None:
     rows = example_rows("diabetes", rows=30, seed=0, shift=-1.0)
     path = tmp_path / "data.csv"
     write_example_data(rows, path)
-    table = read_csv(path)
+    table = read_csv(path, numeric=[*rows.features, TARGET])
     assert table.columns == (*rows.features, TARGET)
     np.testing.assert_allclose(feature_matrix(table, rows.features), rows.x, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(target_column(table, TARGET, "regression").values, rows.y)

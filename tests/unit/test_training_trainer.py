@@ -64,7 +64,8 @@ def test_same_seed_gives_identical_metrics_and_predictions(
     second = train(config(champion, fresh, tmp_path / "b"))
     assert first.metrics == second.metrics
     assert first.baseline == second.baseline
-    x = feature_matrix(read_csv(fresh), load_model_dir(champion).metadata.features)
+    features = load_model_dir(champion).metadata.features
+    x = feature_matrix(read_csv(fresh, numeric=features), features)
     a = load_model_dir(tmp_path / "a" / "v2").estimator
     b = load_model_dir(tmp_path / "b" / "v2").estimator
     np.testing.assert_array_equal(a.predict(x), b.predict(x))
@@ -77,7 +78,7 @@ def test_scores_are_scikit_learns_on_the_shared_holdout(
     result = train(config(champion, fresh, tmp_path))
     old = load_model_dir(champion)
     new = load_model_dir(tmp_path / "v2")
-    table = read_csv(fresh)
+    table = read_csv(fresh, numeric=old.metadata.features, text=[old.metadata.target])
     x = feature_matrix(table, old.metadata.features)
     y = target_column(table, old.metadata.target, "classification").values
     holdout = split_holdout(x, y, "classification", seed=7)
@@ -241,7 +242,7 @@ def test_regression_end_to_end(tmp_path: Path) -> None:
     new = load_model_dir(tmp_path / "v2")
     assert new.metadata.estimator == "Ridge"
     assert new.metadata.classes is None
-    table = read_csv(data)
+    table = read_csv(data, numeric=[*new.metadata.features, "target"])
     x = feature_matrix(table, new.metadata.features)
     y = target_column(table, "target", "regression").values
     holdout = split_holdout(x, y, "regression", seed=7)

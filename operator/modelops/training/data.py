@@ -12,8 +12,10 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +31,24 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+#: Rows parsed to numbers at a time: memory stays near the size of the numeric result.
+CHUNK_ROWS = 16384
+
+
 @dataclass(frozen=True)
 class Table:
-    """A CSV file read as text: the header and the raw cells of each column."""
+    """The columns of a CSV file that were asked for: numbers parsed, text as stripped cells."""
 
     columns: tuple[str, ...]
-    cells: dict[str, list[str]]
-    line_numbers: tuple[int, ...]
-    """The file line each data row started on, for error messages."""
+    """The whole header, in file order."""
+    rows: int
+    numeric_names: tuple[str, ...] = ()
+    matrix: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
+    """``rows x len(numeric_names)``, NaN where a value is missing or not finite."""
+    text: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def rows(self) -> int:
-        return len(self.line_numbers)
+    def numeric(self, name: str) -> FloatArray:
+        return self.matrix[:, self.numeric_names.index(name)]
 
 
 @dataclass(frozen=True)
@@ -51,38 +59,91 @@ class Target:
     present: BoolArray
 
 
-def read_csv(path: Path, *, max_rows: int | None = None) -> Table:
-    """Read ``path`` into a :class:`Table`.
+def read_header(path: Path) -> tuple[str, ...]:
+    """The column names of a CSV file (which is checked no further)."""
+    chunks = _chunks(path)
+    try:
+        return tuple(next(chunks)[0])
+    finally:
+        chunks.close()
 
-    Raises :class:`DataError` for a file that is not UTF-8 CSV with a unique, non-empty header
-    and the same number of fields on every row, and :class:`QualityGateError` as soon as it holds
-    more than ``max_rows`` data rows (so an oversized file is never read whole).
+
+def read_csv(
+    path: Path,
+    *,
+    numeric: Sequence[str] = (),
+    text: Sequence[str] = (),
+    max_rows: int | None = None,
+) -> Table:
+    """Read the ``numeric`` and ``text`` columns of ``path`` in one streaming pass.
+
+    Every row is checked for its field count; only the requested columns are kept, and numbers
+    are parsed in chunks of :data:`CHUNK_ROWS`, so a file costs little more memory than its
+    numeric result. Raises :class:`DataError` for a file that is not UTF-8 CSV with a unique,
+    non-empty header, for a requested column it lacks, and for text in a numeric column (naming
+    the line); :class:`QualityGateError` as soon as it holds more than ``max_rows`` data rows.
     """
+    chunks = _chunks(path)
+    try:
+        header = next(chunks)[0]
+        index = {name: i for i, name in enumerate(header)}
+        absent = [name for name in (*numeric, *text) if name not in index]
+        if absent:
+            raise DataError(f"{path.name} has no column {absent[0]!r}")
+        select = _selector([index[name] for name in numeric])
+        text_at = [index[name] for name in text]
+        parsed: list[FloatArray] = []
+        texts: list[list[str]] = [[] for _ in text]
+        rows = 0
+        for chunk in chunks:
+            if max_rows is not None and rows + len(chunk) > max_rows:
+                raise QualityGateError(
+                    f"the data has more than {max_rows} rows (the --max-rows limit)"
+                )
+            parsed.append(_parse_numbers(select(chunk), numeric, path, rows))
+            for cells, i in zip(texts, text_at, strict=True):
+                cells.extend(row[i].strip() for row in chunk)
+            rows += len(chunk)
+    finally:
+        chunks.close()
+    if not parsed:
+        parsed.append(np.empty((0, len(numeric)), dtype=np.float64))
+    matrix = np.concatenate(parsed) if len(parsed) > 1 else parsed[0]
+    return Table(tuple(header), rows, tuple(numeric), matrix, dict(zip(text, texts, strict=True)))
+
+
+def _selector(positions: list[int]) -> Callable[[list[list[str]]], list[Sequence[str]]]:
+    """A function picking the cells at ``positions`` from every row of a chunk (in C)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda rows: [(row[only],) for row in rows]
+    if not positions:
+        return lambda rows: [() for _ in rows]
+    pick = itemgetter(*positions)
+    return lambda rows: list(map(pick, rows))
+
+
+def _chunks(path: Path) -> Generator[list[list[str]], None, None]:
+    """The header (as a one-row chunk), then chunks of up to :data:`CHUNK_ROWS` non-blank rows,
+    each checked to have the header's field count; every failure as a DataError."""
     reader = None
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, strict=True)
             header = _read_header(reader, path)
-            cells: list[list[str]] = [[] for _ in header]
-            lines: list[int] = []
-            line = reader.line_num + 1
-            for row in reader:
-                if not row:  # blank line
-                    line = reader.line_num + 1
-                    continue
-                if len(row) != len(header):
+            yield [list(header)]
+            seen = 0
+            while chunk := list(islice(reader, CHUNK_ROWS)):
+                rows = [row for row in chunk if row]  # blank lines are no rows
+                if set(map(len, rows)) - {len(header)}:
+                    bad = next(i for i, row in enumerate(rows) if len(row) != len(header))
                     raise DataError(
-                        f"{path.name}, line {line}: expected {len(header)} fields like the "
-                        f"header, found {len(row)}"
+                        f"{path.name}, line {line_of_row(path, seen + bad)}: expected "
+                        f"{len(header)} fields like the header, found {len(rows[bad])}"
                     )
-                lines.append(line)
-                if max_rows is not None and len(lines) > max_rows:
-                    raise QualityGateError(
-                        f"the data has more than {max_rows} rows (the --max-rows limit)"
-                    )
-                for column, cell in zip(cells, row, strict=True):
-                    column.append(cell)
-                line = reader.line_num + 1
+                seen += len(rows)
+                if rows:
+                    yield rows
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except csv.Error as exc:
@@ -90,7 +151,25 @@ def read_csv(path: Path, *, max_rows: int | None = None) -> Table:
         raise DataError(f"{path.name}{where} is not valid CSV: {exc}") from exc
     except OSError as exc:
         raise DataError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
-    return Table(header, dict(zip(header, cells, strict=True)), tuple(lines))
+
+
+def line_of_row(path: Path, ordinal: int) -> int:
+    """The file line on which data row ``ordinal`` (0-based, blank lines skipped) starts.
+
+    Only error messages need it, so it is found by reading the file again rather than by
+    tracking every row's line on the fast path.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        _read_header(reader, path)
+        start, index = reader.line_num + 1, -1
+        for row in reader:
+            if row:
+                index += 1
+                if index == ordinal:
+                    return start
+            start = reader.line_num + 1
+    return start
 
 
 def _read_header(reader: Iterator[list[str]], path: Path) -> tuple[str, ...]:
@@ -112,46 +191,57 @@ def is_missing(cell: str) -> bool:
     return cell.strip().lower() in MISSING_TOKENS
 
 
-def numeric_column(table: Table, name: str) -> FloatArray:
-    """Column ``name`` as float64, NaN where a value is missing or not finite."""
-    raw = table.cells[name]
+def _parse_numbers(
+    rows: list[Sequence[str]], names: Sequence[str], path: Path, first: int
+) -> FloatArray:
+    """A chunk of rows (data row ``first`` onwards) as float64; NaN for missing and non-finite."""
+    if not rows or not names:
+        return np.empty((len(rows), len(names)), dtype=np.float64)
     try:  # fast path: numpy parses clean numeric text in C
-        values = np.array(raw, dtype=np.float64)
+        values = np.array(rows, dtype=np.float64)
     except ValueError:
-        values = np.array([_parse_number(table, name, i, c) for i, c in enumerate(raw)])
-    values = values.astype(np.float64, copy=False).reshape(len(raw))
+        values = np.array(
+            [
+                [
+                    _parse_number(cell, name, path, first + i)
+                    for name, cell in zip(names, row, strict=True)
+                ]
+                for i, row in enumerate(rows)
+            ],
+            dtype=np.float64,
+        )
     values[~np.isfinite(values)] = np.nan
     return values
 
 
-def _parse_number(table: Table, name: str, index: int, cell: str) -> float:
+def _parse_number(cell: str, name: str, path: Path, ordinal: int) -> float:
     if is_missing(cell):
         return math.nan
     try:
         return float(cell)
     except ValueError:
         raise DataError(
-            f"column {name!r}, line {table.line_numbers[index]}: {cell.strip()[:40]!r} is not "
+            f"column {name!r}, line {line_of_row(path, ordinal)}: {cell.strip()[:40]!r} is not "
             "a number"
         ) from None
 
 
 def feature_matrix(table: Table, features: Sequence[str]) -> FloatArray:
-    """The named columns as a rows x features float64 matrix, in the order given."""
-    matrix = np.empty((table.rows, len(features)), dtype=np.float64)
-    for j, name in enumerate(features):
-        matrix[:, j] = numeric_column(table, name)
-    return matrix
+    """The named numeric columns as a rows x features float64 matrix, in the order given."""
+    if tuple(features) == table.numeric_names:
+        return table.matrix
+    return table.matrix[:, [table.numeric_names.index(name) for name in features]]
 
 
 def target_column(table: Table, name: str, task: Task, *, text_labels: bool = False) -> Target:
     """The target: integer labels when every label is an integer (unless ``text_labels``, for a
-    champion that learned text labels such as ``"1"``), else text; numbers for regression.
+    champion that learned text labels such as ``"1"``), else text; numbers for regression (read
+    ``name`` as a numeric column then, as a text column for classification).
     Rows without a target are marked in ``present``."""
     if task == "regression":
-        values = numeric_column(table, name)
+        values = table.numeric(name)
         return Target(values, np.isfinite(values))
-    labels = [cell.strip() for cell in table.cells[name]]
+    labels = table.text[name]
     present = np.array([label.lower() not in MISSING_TOKENS for label in labels], dtype=bool)
     if text_labels:
         return Target(np.array(labels, dtype=np.str_), present)

@@ -174,14 +174,19 @@ def load_dataset(
     ``text_labels`` keeps class labels as text even when they look like integers, so that they
     compare equal to the classes of a champion that was trained on text labels.
     """
-    table = csvdata.read_csv(path, max_rows=limits.max_rows)
-    if target not in table.columns:
-        raise DataError(
-            f"the data has no target column {target!r} (columns: {list(table.columns)[:20]})"
-        )
-    schema = check_schema(table.columns, features)
+    columns = csvdata.read_header(path)
+    if target not in columns:
+        raise DataError(f"the data has no target column {target!r} (columns: {list(columns)[:20]})")
+    schema = check_schema(columns, features)
     if not schema.passed:
         raise QualityGateError(schema.message)
+    regression = task == "regression"
+    table = csvdata.read_csv(
+        path,
+        numeric=[*features, target] if regression else features,
+        text=[] if regression else [target],
+        max_rows=limits.max_rows,
+    )
     x = csvdata.feature_matrix(table, features)
     y = csvdata.target_column(table, target, task, text_labels=text_labels)
     report = check_data(features, x, y, task, limits)
