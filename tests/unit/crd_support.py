@@ -18,6 +18,8 @@ our rules use only syntax both share (classes, groups, ``(?i:...)``, counted rep
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +55,14 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def crd_for(kind: str) -> dict[str, Any]:
-    """The checked-in CRD of ``kind`` (e.g. ``DriftPolicy``)."""
-    for path in sorted((ROOT / "crds").glob("modelops.dev_*.yaml")):
-        crd = load_yaml(path)
-        if crd["spec"]["names"]["kind"] == kind:
-            return crd
-    raise LookupError(kind)
+    """The checked-in CRD of ``kind`` (e.g. ``DriftPolicy``); a fresh copy each call."""
+    return copy.deepcopy(_checked_in_crds()[kind])
+
+
+@functools.cache
+def _checked_in_crds() -> dict[str, dict[str, Any]]:
+    crds = [load_yaml(p) for p in sorted((ROOT / "crds").glob("modelops.dev_*.yaml"))]
+    return {crd["spec"]["names"]["kind"]: crd for crd in crds}
 
 
 def open_api_schema(crd: Mapping[str, Any]) -> dict[str, Any]:

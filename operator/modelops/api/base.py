@@ -142,16 +142,27 @@ WRITABLE_URI_RULE = {
     "to http(s)",
 }
 NO_DOTDOT_RULE = {
-    "rule": "!self.matches('(^|/|%2[fF])([.]|%2[eE]){2}(/|%2[fF]|[?#]|$)')",
+    # Only the path counts (after the authority, before ?query and #fragment), as in storage.py.
+    "rule": "!self.matches('^[^:]*://[^/?#]*[^?#]*(/|%2[fF])([.]|%2[eE]){2}([/?#]|%2[fF]|$)')",
     "message": "'..' is not allowed in a path",
 }
+PRINTABLE_URI_PATTERN = r"^[!-~]+$"
+PRINTABLE_URI_RULE = {
+    "rule": f"self.matches('{PRINTABLE_URI_PATTERN}')",
+    "message": "must be printable ASCII without spaces: percent-encode other characters (%20)",
+}
+_URI_RULES = [PRINTABLE_URI_RULE, URI_SCHEME_RULE, NO_DOTDOT_RULE]
 
 
 def _check_uri(text: str) -> str:
+    if not re.fullmatch(PRINTABLE_URI_PATTERN, text):
+        raise ValueError(f"{text!r} {PRINTABLE_URI_RULE['message']}")
     try:
         parsed = parse_uri(text)
     except StorageError as exc:
         raise ValueError(str(exc)) from None
+    if parsed.scheme == "file" and not text.lower().startswith("file://"):
+        raise ValueError(f"{text!r} is not an absolute file URI: use file:///<path>")
     if parsed.scheme == "pvc" and not re.fullmatch(CLAIM_PATTERN, parsed.claim):
         raise ValueError(
             f"the claim {parsed.claim!r} in {text!r} is not a PersistentVolumeClaim name "
@@ -165,7 +176,7 @@ ModelUri = Annotated[
     Field(
         min_length=1,
         max_length=2048,
-        json_schema_extra={"x-kubernetes-validations": [URI_SCHEME_RULE, NO_DOTDOT_RULE]},
+        json_schema_extra={"x-kubernetes-validations": _URI_RULES},
     ),
     AfterValidator(_check_uri),
 ]
@@ -183,7 +194,9 @@ WritableUri = Annotated[
     Field(
         min_length=1,
         max_length=2048,
-        json_schema_extra={"x-kubernetes-validations": [WRITABLE_URI_RULE, NO_DOTDOT_RULE]},
+        json_schema_extra={
+            "x-kubernetes-validations": [PRINTABLE_URI_RULE, WRITABLE_URI_RULE, NO_DOTDOT_RULE]
+        },
     ),
     AfterValidator(_check_writable_uri),
 ]
