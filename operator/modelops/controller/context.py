@@ -1,0 +1,63 @@
+"""What every handler needs, created once per operator run and passed through Kopf's memo."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modelops.controller.kube import Kube
+from modelops.controller.metrics import OperatorMetrics
+from modelops.controller.settings import OperatorSettings
+from modelops.controller.window import WindowStore
+from modelops.drift import Profile
+from modelops.resources import BuildDefaults
+
+
+class PolicyMemory:
+    """In-memory facts of this operator run: evaluation times that were not written, and the
+    profiles already fetched (keyed by model URI; a model directory is immutable)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._evaluated: dict[str, datetime] = {}
+        self._profiles: dict[str, Profile] = {}
+
+    def evaluated(self, key: str) -> datetime | None:
+        with self._lock:
+            return self._evaluated.get(key)
+
+    def mark_evaluated(self, key: str, when: datetime) -> None:
+        with self._lock:
+            self._evaluated[key] = when
+
+    def profile(self, uri: str) -> Profile | None:
+        with self._lock:
+            return self._profiles.get(uri)
+
+    def keep_profile(self, uri: str, profile: Profile) -> None:
+        with self._lock:
+            if len(self._profiles) > 1024:
+                self._profiles.clear()
+            self._profiles[uri] = profile
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._evaluated.pop(key, None)
+
+
+@dataclass
+class Context:
+    """The operator's shared parts: API access, settings, metrics and per-policy memory."""
+
+    kube: Kube
+    settings: OperatorSettings
+    metrics: OperatorMetrics
+    windows: WindowStore = field(default_factory=WindowStore)
+    """Previous counter values per policy and pod (in memory: lost on restart, by design)."""
+    memory: PolicyMemory = field(default_factory=PolicyMemory)
+    """Evaluation times not written to status, and fetched profiles."""
+
+    @property
+    def defaults(self) -> BuildDefaults:
+        return self.settings.build_defaults()

@@ -1,0 +1,703 @@
+"""DriftPolicy: evaluate drift when due, start exactly one retraining Job, follow it, promote.
+
+One timer tick per policy does, in order:
+
+1. follow the last retraining (Job outcome, manual approval, the promoted version's rollout);
+2. if ``spec.interval`` has passed, evaluate drift on the window and apply the trigger rule,
+   which may create the retraining Job (its name is the idempotency key, see
+   ``resources.names.job_name``: a retry after any failure meets a 409 and adopts the Job);
+3. patch status once, only if it changed in more than the evaluation time.
+
+Every decision emits one Event with a CamelCase reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from modelops.api import (
+    APPROVE_ANNOTATION,
+    HISTORY_LIMIT,
+    DriftPolicySpec,
+    DriftPolicyStatus,
+    FeatureStatus,
+    HistoryEntry,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    RetrainingStatus,
+    describe_validation_error,
+    find_condition,
+    is_condition_true,
+    parse_duration,
+    reasons,
+    set_condition,
+    utcnow,
+)
+from modelops.api.conditions import ConditionStatus
+from modelops.artifacts import TrainingResult
+from modelops.controller import promotion, trigger
+from modelops.controller.context import Context
+from modelops.controller.kube import (
+    DRIFT_POLICIES,
+    ENDPOINT_SLICES,
+    JOBS,
+    MODEL_DEPLOYMENTS,
+    PODS,
+    ConflictError,
+    post_event,
+)
+from modelops.controller.sources import (
+    Endpoint,
+    SourceError,
+    choose_version,
+    counts_matrix,
+    fetch_profile,
+    query_prometheus,
+    ready_endpoints,
+    scrape_pods,
+)
+from modelops.drift import (
+    DEFAULT_THRESHOLDS,
+    InsufficientSamplesError,
+    Profile,
+    ProfileError,
+    compute_drift,
+)
+from modelops.resources import Owner, TrainingRequest, build_job, job_name, service_name
+from modelops.resources import labels as label_keys
+from modelops.resources.job import CONTAINER as TRAINER
+from modelops.resources.names import label_value
+
+KIND: Final = "DriftPolicy"
+
+
+def _key(body: dict[str, Any]) -> str:
+    meta = body["metadata"]
+    return f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid')}"
+
+
+def read_status(body: dict[str, Any]) -> DriftPolicyStatus:
+    """The stored status; unreadable parts are dropped rather than failing the tick."""
+    try:
+        return DriftPolicyStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return DriftPolicyStatus()
+
+
+def dump_status(status: DriftPolicyStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+class Tick:
+    """One timer tick of one policy: the status being built and the Events to post."""
+
+    def __init__(self, ctx: Context, body: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.body = body
+        self.meta = body["metadata"]
+        self.namespace: str = self.meta["namespace"]
+        self.name: str = self.meta["name"]
+        self.generation = int(self.meta.get("generation") or 0)
+        self.owner = Owner.of(body)
+        self.previous = read_status(body)
+        self.status = self.previous.model_copy(deep=True)
+        self.status.observed_generation = self.generation
+        self.now = utcnow()
+        self.events: list[tuple[str, str, str]] = []
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            observed_generation=self.generation,
+            now=self.now,
+        )
+
+    def event(self, type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+    def condition_with_event(
+        self, type_: str, status: ConditionStatus, reason: str, message: str, event_type: str
+    ) -> None:
+        """Set a condition; post an Event only when its status or reason changes."""
+        before = find_condition(self.status.conditions, type_)
+        self.condition(type_, status, reason, message)
+        if before is None or (before.status, before.reason) != (status, reason):
+            self.event(event_type, reason, message)
+
+    def write(self) -> None:
+        """Patch status if anything but the evaluation time changed; then post the Events."""
+        new, old = dump_status(self.status), dump_status(self.previous)
+        compare_new = {k: v for k, v in new.items() if k != "lastEvaluationTime"}
+        compare_old = {k: v for k, v in old.items() if k != "lastEvaluationTime"}
+        if compare_new != compare_old or (
+            "lastEvaluationTime" in new and "lastEvaluationTime" not in old
+        ):
+            self.ctx.kube.patch_status(DRIFT_POLICIES, self.namespace, self.name, new)
+        for type_, reason, message in self.events:
+            post_event(self.body, type_, reason, message)
+
+
+def tick(ctx: Context, body: dict[str, Any]) -> None:
+    """Run one timer tick of a DriftPolicy (see the module docstring)."""
+    with ctx.metrics.reconciling(KIND):
+        run = Tick(ctx, body)
+        try:
+            spec = DriftPolicySpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            message = describe_validation_error(exc)
+            run.condition_with_event(
+                reasons.DRIFT_DETECTED, "Unknown", reasons.INVALID_SPEC, message, "Warning"
+            )
+            run.write()
+            return
+        follow_retraining(run, spec)
+        interval = parse_duration(spec.interval)
+        key = _key(body)
+        if trigger.is_due(
+            interval, run.now, run.previous.last_evaluation_time, run.ctx.memory.evaluated(key)
+        ):
+            run.ctx.memory.mark_evaluated(key, run.now)
+            evaluate(run, spec, key)
+        run.write()
+
+
+def forget(ctx: Context, body: dict[str, Any]) -> None:
+    """A policy was deleted: drop its memory and its gauges (its Jobs go with it: owner refs)."""
+    key = _key(body)
+    ctx.memory.forget(key)
+    ctx.windows.forget(key)
+    ctx.metrics.forget_policy(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+# --- Evaluation -------------------------------------------------------------------------------
+
+
+def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
+    """Measure drift over the window; update status and gauges; apply the trigger rule."""
+    ctx = run.ctx
+    md_name = spec.model_deployment_ref.name
+    md = ctx.kube.get(MODEL_DEPLOYMENTS, run.namespace, md_name)
+    if md is None:
+        run.condition_with_event(
+            reasons.SOURCE_READY,
+            "False",
+            reasons.MODEL_NOT_FOUND,
+            f"ModelDeployment {md_name} does not exist.",
+            "Warning",
+        )
+        return
+    try:
+        md_spec = ModelDeploymentSpec.model_validate(md.get("spec") or {})
+    except ValidationError as exc:
+        run.condition_with_event(
+            reasons.SOURCE_READY,
+            "False",
+            reasons.MODEL_NOT_FOUND,
+            f"ModelDeployment {md_name} has an invalid spec: {describe_validation_error(exc)}",
+            "Warning",
+        )
+        return
+    md_status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    wanted_version = md_spec.model.version or md_status.model_version
+    settings = ctx.settings
+    run.status.last_evaluation_time = run.now
+    try:
+        slices = ctx.kube.list(
+            ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service_name(md_name)}
+        )
+        endpoints = ready_endpoints(slices)
+        if spec.source.type == "prometheus":
+            assert spec.source.url is not None  # the API type guarantees it
+            window_text = spec.source.window or spec.interval
+            by_version = query_prometheus(
+                spec.source.url,
+                md_name,
+                wanted_version,
+                run.namespace,
+                window_text,
+                timeout=settings.scrape_timeout_seconds,
+            )
+            version = choose_version(by_version, wanted_version)
+            window = by_version.get(version or "", {})
+            detail = f"Prometheus at {spec.source.url}"
+        else:
+            scrape = scrape_pods(
+                endpoints,
+                md_name,
+                timeout=settings.scrape_timeout_seconds,
+                concurrency=settings.scrape_concurrency,
+            )
+            seen = {v for versions in scrape.pods.values() for v in versions}
+            version = choose_version(seen, wanted_version)
+            per_pod = {
+                pod: versions.get(version or "", {}) for pod, versions in scrape.pods.items()
+            }
+            delta = ctx.windows.advance(key, version or "", run.now, per_pod)
+            detail = f"{len(scrape.pods)} serving pod(s)"
+            if scrape.errors:
+                detail += f", {len(scrape.errors)} unreachable"
+            if delta is None:
+                run.condition_with_event(
+                    reasons.SOURCE_READY,
+                    "True",
+                    reasons.SOURCE_REACHABLE,
+                    f"Scraped {detail}; recorded the baseline counters.",
+                    "Normal",
+                )
+                return
+            window = delta
+    except SourceError as exc:
+        run.condition_with_event(
+            reasons.SOURCE_READY, "False", reasons.SOURCE_UNREACHABLE, str(exc), "Warning"
+        )
+        return
+    profile = _profile(run, md_spec.model.uri, md_name, endpoints)
+    if profile is None:
+        return
+    run.condition_with_event(
+        reasons.SOURCE_READY, "True", reasons.SOURCE_REACHABLE, f"Read {detail}.", "Normal"
+    )
+    judge(run, spec, profile, counts_matrix(profile, window), md_name, version, md, md_spec)
+
+
+def _profile(run: Tick, uri: str, model: str, endpoints: list[Endpoint]) -> Profile | None:
+    cached = run.ctx.memory.profile(uri)
+    if cached is not None:
+        return cached
+    try:
+        profile = fetch_profile(
+            uri, model, endpoints, timeout=run.ctx.settings.scrape_timeout_seconds
+        )
+    except (ProfileError, SourceError) as exc:
+        run.condition_with_event(
+            reasons.SOURCE_READY, "False", reasons.PROFILE_UNAVAILABLE, str(exc), "Warning"
+        )
+        return None
+    run.ctx.memory.keep_profile(uri, profile)
+    return profile
+
+
+def judge(
+    run: Tick,
+    spec: DriftPolicySpec,
+    profile: Profile,
+    counts: Any,
+    md_name: str,
+    version: str | None,
+    md: dict[str, Any],
+    md_spec: ModelDeploymentSpec,
+) -> None:
+    """Score the window, record it, and apply the trigger rule."""
+    metrics: dict[str, float] = {
+        m.type: m.threshold or DEFAULT_THRESHOLDS[m.type] for m in spec.metrics
+    }
+    overrides: dict[str, dict[str, float]] = {
+        o.name: {m.type: m.threshold or DEFAULT_THRESHOLDS[m.type] for m in o.metrics}
+        for o in (spec.features.overrides if spec.features else [])
+    }
+    include = spec.features.include if spec.features else None
+    samples = int(counts.sum(axis=1).min()) if counts.size else 0
+    try:
+        report = compute_drift(
+            profile,
+            counts,
+            metrics=metrics,
+            feature_thresholds=overrides,
+            features=include,
+            min_samples=spec.min_samples,
+        )
+    except InsufficientSamplesError:
+        run.status.samples = samples
+        run.condition(
+            reasons.DRIFT_DETECTED,
+            "Unknown",
+            reasons.INSUFFICIENT_SAMPLES,
+            f"The window has {samples} rows; at least {spec.min_samples} are needed.",
+        )
+        return
+    except ValueError as exc:
+        run.condition_with_event(
+            reasons.DRIFT_DETECTED, "Unknown", reasons.INVALID_SPEC, str(exc), "Warning"
+        )
+        return
+    breached = report.breached_features
+    needed = trigger.required_breaches(spec.trigger.min_breached_features, len(report.features))
+    drifted = len(breached) >= needed
+    run.status.samples = report.samples
+    run.status.drifted_features = len(breached)
+    run.status.features = [
+        FeatureStatus(
+            name=f.name,
+            scores={m: round(s, 6) for m, s in f.scores.items()},
+            breached=f.breached,
+            breached_metrics=list(f.breached_metrics),
+        )
+        for f in report.features
+    ]
+    run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if drifted else 0
+    ctx = run.ctx
+    ctx.metrics.set_drift(
+        run.namespace, run.name, md_name, {f.name: f.scores for f in report.features}
+    )
+    ctx.metrics.drift_detected.labels(run.namespace, run.name).set(1 if drifted else 0)
+    if drifted:
+        shown = ", ".join(breached[:5]) + (", ..." if len(breached) > 5 else "")
+        run.condition_with_event(
+            reasons.DRIFT_DETECTED,
+            "True",
+            reasons.DRIFT_FOUND,
+            f"{len(breached)} of {len(report.features)} features drifted ({shown}) in "
+            f"{report.samples} rows; {needed} needed.",
+            "Warning",
+        )
+    else:
+        run.condition_with_event(
+            reasons.DRIFT_DETECTED,
+            "False",
+            reasons.NO_DRIFT,
+            f"{len(breached)} of {len(report.features)} features drifted in {report.samples} "
+            f"rows; {needed} needed.",
+            "Normal",
+        )
+    maybe_retrain(run, spec, version, md, md_spec)
+
+
+# --- Retraining --------------------------------------------------------------------------------
+
+
+def maybe_retrain(
+    run: Tick,
+    spec: DriftPolicySpec,
+    version: str | None,
+    md: dict[str, Any],
+    md_spec: ModelDeploymentSpec,
+) -> None:
+    """Apply the trigger gates and create (or adopt) the retraining Job."""
+    retraining = spec.retraining
+    consecutive = run.status.consecutive_breaches
+    needed = spec.trigger.consecutive_evaluations
+    if consecutive < needed:
+        return
+    running_jobs: list[dict[str, Any]] = []
+    candidate = None
+    if retraining is not None and retraining.enabled:
+        current = version or md_spec.model.version or "v0"
+        last = run.status.last_retraining
+        candidate = trigger.next_candidate_version(
+            current, last.candidate_version if last else None
+        )
+        jobs = run.ctx.kube.list(JOBS, run.namespace, {label_keys.POLICY: label_value(run.name)})
+        name = job_name(run.name, run.owner.uid, candidate)
+        existing = next((j for j in jobs if j["metadata"]["name"] == name), None)
+        if existing is not None and run.owner.owns(existing):
+            _record_started(run, name, candidate, adopted=True)
+            return
+        running_jobs = [
+            j for j in jobs if promotion.job_outcome(j).state == "running" and run.owner.owns(j)
+        ]
+    decision = trigger.decide_trigger(
+        consecutive=consecutive,
+        needed=needed,
+        enabled=retraining is not None and retraining.enabled,
+        now=run.now,
+        last_trigger=run.status.last_trigger_time,
+        cooldown=parse_duration(retraining.cooldown) if retraining else timedelta(0),
+        running=len(running_jobs),
+        max_concurrent=retraining.max_concurrent if retraining else 1,
+    )
+    if decision is None:
+        return
+    if not decision.start or retraining is None or candidate is None:
+        run.condition_with_event(
+            reasons.RETRAINING,
+            "False" if not is_condition_true(run.status.conditions, reasons.RETRAINING) else "True",
+            decision.reason,
+            decision.message,
+            "Normal",
+        )
+        return
+    assert retraining.data_uri is not None
+    assert retraining.output_uri is not None
+    request = TrainingRequest(
+        model_deployment=md["metadata"]["name"],
+        candidate_version=candidate,
+        base_model_uri=md_spec.model.uri,
+        data_uri=retraining.data_uri,
+        output_uri=retraining.output_uri,
+        image=md_spec.image,
+        backoff_limit=retraining.backoff_limit,
+        active_deadline_seconds=retraining.active_deadline_seconds,
+        resources=(
+            retraining.resources.model_dump(by_alias=True, exclude_none=True)
+            if retraining.resources
+            else None
+        ),
+        job_template=dict(retraining.job_template) if retraining.job_template else None,
+    )
+    job = build_job(run.owner, request, run.ctx.defaults)
+    name = job["metadata"]["name"]
+    try:
+        run.ctx.kube.create(JOBS, run.namespace, job)
+    except ConflictError:
+        live = run.ctx.kube.get(JOBS, run.namespace, name)
+        if live is None or not run.owner.owns(live):
+            run.condition_with_event(
+                reasons.RETRAINING,
+                "False",
+                reasons.NAME_CONFLICT,
+                f"Job {name} exists and does not belong to this policy.",
+                "Warning",
+            )
+            return
+        _record_started(run, name, candidate, adopted=True)
+        return
+    run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "started").inc()
+    _record_started(run, name, candidate, adopted=False, why=decision.message)
+
+
+def _record_started(run: Tick, name: str, candidate: str, *, adopted: bool, why: str = "") -> None:
+    run.status.last_retraining = RetrainingStatus(
+        job=name,
+        candidate_version=candidate,
+        start_time=run.now,
+        result="Running",
+        reason=reasons.RETRAINING_STARTED,
+        message=f"Training candidate {candidate}.",
+    )
+    run.status.last_trigger_time = run.now
+    run.status.consecutive_breaches = 0
+    verb = "Adopted the existing" if adopted else "Started"
+    message = f"{verb} retraining Job {name} for candidate {candidate}. {why}".strip()
+    run.condition(reasons.RETRAINING, "True", reasons.RETRAINING_STARTED, message)
+    run.event("Normal", reasons.RETRAINING_STARTED, message)
+
+
+# --- Following a retraining -------------------------------------------------------------------
+
+
+def follow_retraining(run: Tick, spec: DriftPolicySpec) -> None:
+    """Advance the last retraining: Job outcome, approval, rollout of a promoted version."""
+    last = run.status.last_retraining
+    if last is None:
+        return
+    if last.result == "Running":
+        _follow_job(run, spec, last)
+    elif last.result == "AwaitingApproval":
+        _follow_approval(run, spec, last)
+    elif last.result == "Promoted" and last.reason == reasons.CANDIDATE_PROMOTED:
+        _follow_rollout(run, last)
+
+
+def _finish(
+    run: Tick, last: RetrainingStatus, result: str, reason: str, message: str, event_type: str
+) -> None:
+    last.result = result  # type: ignore[assignment]
+    last.reason = reason
+    last.message = message
+    run.event(event_type, reason, message)
+
+
+def _follow_job(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> None:
+    kube = run.ctx.kube
+    job = kube.get(JOBS, run.namespace, last.job)
+    if job is None:
+        last.completion_time = run.now
+        _finish(
+            run,
+            last,
+            "Failed",
+            reasons.RETRAINING_FAILED,
+            f"Job {last.job} disappeared.",
+            "Warning",
+        )
+        run.condition(reasons.RETRAINING, "False", reasons.RETRAINING_FAILED, last.message)
+        run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "failed").inc()
+        return
+    outcome = promotion.job_outcome(job)
+    if outcome.state == "running":
+        return
+    last.completion_time = _parse_time(outcome.completion_time) or run.now
+    pods = kube.list(PODS, run.namespace, {label_keys.JOB_NAME: last.job})
+    termination = promotion.trainer_termination(pods, TRAINER)
+    result = promotion.parse_result(termination.message) if termination else None
+    if outcome.state == "failed":
+        gate = (result is not None and result.reason == reasons.DATA_QUALITY_GATE_FAILED) or (
+            termination is not None and termination.exit_code == promotion.EXIT_DATA_QUALITY
+        )
+        reason = reasons.DATA_QUALITY_GATE_FAILED if gate else reasons.RETRAINING_FAILED
+        detail = (result.message if result else "") or outcome.message or outcome.reason
+        message = f"Job {last.job} failed: {detail}"
+        _finish(run, last, "Failed", reason, message, "Warning")
+        run.condition(reasons.RETRAINING, "False", reason, message)
+        run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "failed").inc()
+        return
+    run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "succeeded").inc()
+    if result is None or not result.succeeded or not result.uri:
+        message = (
+            f"Job {last.job} succeeded, but its termination message holds no usable result"
+            + (f" ({result.reason}: {result.message})" if result else "")
+            + "."
+        )
+        _finish(run, last, "Failed", reasons.RESULT_UNREADABLE, message, "Warning")
+        run.condition(reasons.RETRAINING, "False", reasons.RESULT_UNREADABLE, message)
+        return
+    last.uri = result.uri
+    last.metrics = dict(result.metrics)
+    last.baseline = dict(result.baseline)
+    run.condition(
+        reasons.RETRAINING,
+        "False",
+        reasons.RETRAINING_SUCCEEDED,
+        f"Job {last.job} trained candidate {result.version}.",
+    )
+    _decide(run, spec, last, result)
+
+
+def _decide(
+    run: Tick, spec: DriftPolicySpec, last: RetrainingStatus, result: TrainingResult
+) -> None:
+    approved = (run.meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
+    decision = promotion.decide_promotion(
+        mode=spec.promotion.mode,
+        metric=spec.promotion.metric,
+        min_improvement=spec.promotion.min_improvement,
+        result=result.model_copy(update={"version": last.candidate_version}),
+        approved_version=approved,
+    )
+    if decision.action == "promote":
+        _promote(run, spec, last, decision.message)
+    elif decision.action == "await":
+        _finish(run, last, "AwaitingApproval", decision.reason, decision.message, "Normal")
+        run.condition(reasons.PROMOTION_PENDING, "True", decision.reason, decision.message)
+    elif decision.action == "record":
+        _finish(run, last, "Succeeded", decision.reason, decision.message, "Normal")
+    else:
+        _finish(run, last, "Rejected", decision.reason, decision.message, "Normal")
+
+
+def _follow_approval(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> None:
+    approved = (run.meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
+    if approved == last.candidate_version:
+        _promote(run, spec, last, f"Promoted {last.candidate_version}: approved.")
+        return
+    timeout = spec.promotion.approval_timeout
+    since = last.completion_time or last.start_time
+    if timeout and since and run.now - since > parse_duration(timeout):
+        message = f"Candidate {last.candidate_version} was not approved within {timeout}."
+        _finish(run, last, "Rejected", reasons.APPROVAL_EXPIRED, message, "Normal")
+        run.condition(reasons.PROMOTION_PENDING, "False", reasons.APPROVAL_EXPIRED, message)
+
+
+def _promote(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus, message: str) -> None:
+    """Point the ModelDeployment at the candidate: history first, then spec (which rolls it)."""
+    kube = run.ctx.kube
+    md_name = spec.model_deployment_ref.name
+    md = kube.get(MODEL_DEPLOYMENTS, run.namespace, md_name)
+    if md is None:
+        _finish(
+            run,
+            last,
+            "Rejected",
+            reasons.MODEL_NOT_FOUND,
+            f"ModelDeployment {md_name} is gone.",
+            "Warning",
+        )
+        return
+    _switch_model(run, md, last.uri, last.candidate_version, reasons.CANDIDATE_PROMOTED, message)
+    _finish(run, last, "Promoted", reasons.CANDIDATE_PROMOTED, message, "Normal")
+    if find_condition(run.status.conditions, reasons.PROMOTION_PENDING) is not None:
+        run.condition(reasons.PROMOTION_PENDING, "False", reasons.CANDIDATE_PROMOTED, message)
+    run.ctx.metrics.promotions.labels(run.namespace, md_name, spec.promotion.mode).inc()
+
+
+def _switch_model(
+    run: Tick, md: dict[str, Any], uri: str, version: str, reason: str, message: str
+) -> None:
+    kube = run.ctx.kube
+    meta = md["metadata"]
+    status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    history = [*status.history, HistoryEntry(version=version, uri=uri, time=run.now, reason=reason)]
+    entries = [h.model_dump(by_alias=True, mode="json") for h in history[-HISTORY_LIMIT:]]
+    kube.patch_status(MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], {"history": entries})
+    kube.patch(
+        MODEL_DEPLOYMENTS,
+        meta["namespace"],
+        meta["name"],
+        {
+            "spec": {
+                "model": {
+                    "uri": uri,
+                    "version": version,
+                    "format": "skops",
+                    "allowUnsafePickle": None,
+                }
+            }
+        },
+    )
+    post_event(md, "Normal", reason, message)
+
+
+def _follow_rollout(run: Tick, last: RetrainingStatus) -> None:
+    """Confirm the promoted version became Ready, or roll back after the progress deadline."""
+    kube = run.ctx.kube
+    refs = [run.body.get("spec", {}).get("modelDeploymentRef", {}).get("name", "")]
+    md = kube.get(MODEL_DEPLOYMENTS, run.namespace, refs[0])
+    if md is None:
+        return
+    status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    generation = int(md["metadata"].get("generation") or 0)
+    serving = (md.get("spec") or {}).get("model", {}).get("version")
+    if serving != last.candidate_version:
+        return  # someone changed the model since; nothing of ours to confirm or roll back
+    ready = is_condition_true(status.conditions, reasons.READY)
+    if ready and status.observed_generation == generation and status.model_version == serving:
+        message = f"Candidate {serving} is serving and Ready."
+        last.reason = reasons.ROLLOUT_COMPLETE
+        last.message = message
+        run.event("Normal", reasons.ROLLOUT_COMPLETE, message)
+        return
+    promoted_at = next((h.time for h in reversed(status.history) if h.version == serving), None)
+    degraded = find_condition(status.conditions, reasons.DEGRADED)
+    deadline = timedelta(seconds=run.ctx.settings.progress_deadline_seconds)
+    stuck = (
+        degraded is not None
+        and degraded.status == "True"
+        and degraded.reason == reasons.PROGRESS_DEADLINE_EXCEEDED
+    )
+    late = promoted_at is not None and run.now - promoted_at > deadline
+    if not (stuck or late):
+        return
+    previous = _previous_version(status.history, serving)
+    if previous is None:
+        return
+    message = (
+        f"Rolled back to {previous.version}: candidate {serving} did not become Ready within "
+        f"{deadline.total_seconds():g}s."
+    )
+    _switch_model(run, md, previous.uri, previous.version, reasons.ROLLED_BACK, message)
+    _finish(run, last, "RolledBack", reasons.ROLLED_BACK, message, "Warning")
+
+
+def _previous_version(history: list[HistoryEntry], current: str) -> HistoryEntry | None:
+    for entry in reversed(history):
+        if entry.version != current and entry.version:
+            return entry
+    return None
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

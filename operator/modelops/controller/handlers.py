@@ -1,0 +1,158 @@
+"""Every Kopf decorator of the operator, in one module; each handler delegates in one line.
+
+``register`` applies the decorators to a registry, so that intervals from the settings are
+honoured (Kopf fixes timer intervals at decoration time) and tests can build a fresh operator.
+Handlers are sync on purpose: Kopf runs them in its thread pool, so the blocking ``kubernetes``
+client and the HTTP scrapes never block the event loop that serves the watch streams.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from modelops import API_GROUP, API_VERSION
+from modelops.controller import driftpolicy, modeldeployment
+from modelops.controller.context import Context
+from modelops.controller.kube import MODEL_DEPLOYMENTS, Kube, KubeError
+from modelops.controller.metrics import OperatorMetrics
+from modelops.controller.settings import OperatorSettings
+from modelops.resources import labels
+
+MODEL_DEPLOYMENT = (API_GROUP, API_VERSION, "modeldeployments")
+DRIFT_POLICY = (API_GROUP, API_VERSION, "driftpolicies")
+FINALIZER = f"{API_GROUP}/finalizer"
+#: Retry delay after an API error (a transient 5xx, a timeout) instead of Kopf's default 60 s.
+RETRY_DELAY = 5.0
+
+
+def _ctx(memo: Any) -> Context:
+    ctx: Context = memo.ctx
+    return ctx
+
+
+def _retry_on_api_errors(error: KubeError) -> kopf.TemporaryError:
+    return kopf.TemporaryError(str(error), delay=RETRY_DELAY)
+
+
+def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
+    """Add the operator's handlers, configured by ``config``, to ``registry``."""
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
+        # Progress and the last handled spec live in annotations under our own domain, never in
+        # status: the CRDs' structural schema would prune unknown status fields silently.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=API_GROUP, key="last-handled-configuration"
+        )
+        # Only needed if a handler ever requires one; our delete handlers are optional because
+        # owner references let the garbage collector remove the children.
+        settings.persistence.finalizer = FINALIZER
+        # One operator replica at a time (the Deployment uses a Recreate strategy); no peering
+        # objects, so no extra CRD and no extra writes.
+        settings.peering.standalone = True
+        settings.peering.mandatory = False
+        # Post our own decisions (kopf.event) as Events; Kopf's per-handler "succeeded" chatter
+        # would be one write per handler run, so only warnings and errors of its logs are posted.
+        settings.posting.enabled = True
+        settings.posting.level = logging.WARNING
+        # Watches end after this long on the server and are re-established: a connection that
+        # died silently is noticed within the client timeout.
+        settings.watching.server_timeout = config.watch_server_timeout_seconds
+        settings.watching.client_timeout = config.watch_server_timeout_seconds + 30
+        settings.watching.connect_timeout = 30
+        settings.watching.reconnect_backoff = 1.0
+        # Threads for the sync handlers: one per concurrently handled object at most.
+        settings.execution.max_workers = 32
+        settings.networking.request_timeout = config.api_timeout_seconds
+        metrics = OperatorMetrics()
+        if config.metrics_port:
+            port = metrics.serve(config.metrics_host, config.metrics_port)
+            logger.info(f"Serving metrics on {config.metrics_host}:{port}.")
+        memo.ctx = Context(
+            kube=Kube.connect(timeout=config.api_timeout_seconds),
+            settings=config,
+            metrics=metrics,
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    def close(memo: Any, **_: Any) -> None:
+        ctx: Context | None = getattr(memo, "ctx", None)
+        if ctx is not None:
+            ctx.kube.close()
+            ctx.metrics.stop()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+            **kwargs
+        ) or kopf.login_with_kubeconfig(**kwargs)
+        return info
+
+    # --- ModelDeployment ------------------------------------------------------------------
+
+    @kopf.on.resume(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
+    @kopf.on.create(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
+    @kopf.on.update(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
+    def reconcile_model(body: kopf.Body, memo: Any, **_: Any) -> None:
+        try:
+            modeldeployment.reconcile(_ctx(memo), dict(body))
+        except KubeError as exc:
+            raise _retry_on_api_errors(exc) from exc
+
+    @kopf.timer(
+        *MODEL_DEPLOYMENT,
+        id="resync",
+        interval=config.resync_seconds,
+        initial_delay=config.resync_seconds,
+        registry=registry,
+    )
+    def resync_model(body: kopf.Body, memo: Any, **_: Any) -> None:
+        try:
+            modeldeployment.reconcile(_ctx(memo), dict(body))
+        except KubeError as exc:
+            raise _retry_on_api_errors(exc) from exc
+
+    @kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        labels={labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"},
+        registry=registry,
+    )
+    def deployment_changed(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
+        try:
+            if event["type"] == "DELETED":
+                owner = _owner_body(_ctx(memo), obj)
+                if owner is not None and not owner["metadata"].get("deletionTimestamp"):
+                    modeldeployment.reconcile(_ctx(memo), owner)
+            else:
+                modeldeployment.refresh_status(_ctx(memo), obj)
+        except KubeError as exc:
+            raise _retry_on_api_errors(exc) from exc
+
+    # --- DriftPolicy ----------------------------------------------------------------------
+
+    @kopf.timer(*DRIFT_POLICY, id="evaluate", interval=config.drift_tick_seconds, registry=registry)
+    def evaluate_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
+        try:
+            driftpolicy.tick(_ctx(memo), dict(body))
+        except KubeError as exc:
+            raise _retry_on_api_errors(exc) from exc
+
+    @kopf.on.delete(*DRIFT_POLICY, id="forget", optional=True, registry=registry)
+    def forget_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
+        driftpolicy.forget(_ctx(memo), dict(body))
+
+
+def _owner_body(ctx: Context, obj: dict[str, Any]) -> dict[str, Any] | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == modeldeployment.KIND and ref.get("controller"):
+            body = ctx.kube.get(MODEL_DEPLOYMENTS, obj["metadata"]["namespace"], ref["name"])
+            if body is not None and body["metadata"].get("uid") == ref.get("uid"):
+                return body
+    return None

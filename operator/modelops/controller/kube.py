@@ -1,0 +1,197 @@
+"""The only module that talks to the Kubernetes API (plus Kopf's own watching and Event posting).
+
+Requests are raw JSON over the ``kubernetes`` client's authenticated connection pool: no model
+classes, so a body round-trips unchanged and costs no deserialisation. Every write is a
+``application/merge-patch+json`` PATCH or a POST, never an update (PUT), matching the RBAC rules in
+``modelops.rbac``. Label selectors are sent to the server and re-checked here, which costs nothing
+and keeps the result right even where the server ignored them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import kopf
+import kubernetes
+
+from modelops import API_GROUP, API_VERSION
+from modelops.resources import labels as label_keys
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A Kubernetes resource by group, version and plural (namespaced)."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        prefix = "/api" if not self.group else f"/apis/{self.group}"
+        path = f"{prefix}/{self.version}/namespaces/{namespace}/{self.plural}"
+        if name is not None:
+            path += f"/{name}"
+        if subresource is not None:
+            path += f"/{subresource}"
+        return path
+
+
+DEPLOYMENTS: Final = ResourceType("apps", "v1", "deployments")
+SERVICES: Final = ResourceType("", "v1", "services")
+JOBS: Final = ResourceType("batch", "v1", "jobs")
+PODS: Final = ResourceType("", "v1", "pods")
+ENDPOINT_SLICES: Final = ResourceType("discovery.k8s.io", "v1", "endpointslices")
+MODEL_DEPLOYMENTS: Final = ResourceType(API_GROUP, API_VERSION, "modeldeployments")
+DRIFT_POLICIES: Final = ResourceType(API_GROUP, API_VERSION, "driftpolicies")
+
+
+class KubeError(Exception):
+    """A failed API request; ``status`` is the HTTP status (0 when none was received)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+        self.message = message
+
+
+class NotFoundError(KubeError):
+    """HTTP 404."""
+
+
+class ConflictError(KubeError):
+    """HTTP 409: the object exists already (create) or changed meanwhile."""
+
+
+class Kube:
+    """Raw JSON access to the objects the controller reads and writes."""
+
+    def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self.requests = 0
+        """Requests sent so far (for the benchmark and logs)."""
+
+    @classmethod
+    def connect(cls, *, timeout: float = 30.0) -> Kube:
+        """In-cluster credentials when running in a pod, else ``$KUBECONFIG`` (or ~/.kube)."""
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            configuration = kubernetes.client.Configuration()
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+            client = kubernetes.client.ApiClient(configuration)
+        else:
+            path = os.environ.get("KUBECONFIG") or None
+            client = kubernetes.config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
+        return cls(client, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool (so that shutdown does not wait for idle connections)."""
+        self._api.close()
+
+    # --- Requests --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        _, url, header_params, payload, _ = self._api.param_serialize(
+            method,
+            path,
+            query_params=list(query.items()) if query else None,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        with self._lock:
+            self.requests += 1
+        try:
+            response = self._api.call_api(
+                method,
+                url,
+                header_params=header_params,
+                body=payload,
+                _request_timeout=self._timeout,
+            )
+            data = response.read()
+        except Exception as exc:  # urllib3 connection errors, timeouts
+            raise KubeError(0, f"{method} {path} failed: {exc}") from exc
+        status = int(response.status)
+        if status >= 400:
+            message = _status_message(data) or (response.reason or "")
+            error = {404: NotFoundError, 409: ConflictError}.get(status, KubeError)
+            raise error(status, f"{method} {path}: {message}")
+        return json.loads(data) if data else None
+
+    def get(self, kind: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            found: dict[str, Any] = self._call("GET", kind.path(namespace, name))
+        except NotFoundError:
+            return None
+        return found
+
+    def list(
+        self, kind: ResourceType, namespace: str, selector: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Objects of ``kind`` in ``namespace`` carrying every label of ``selector``."""
+        query = {"labelSelector": label_keys.selector(selector)} if selector else None
+        found = self._call("GET", kind.path(namespace), query=query) or {}
+        items: list[dict[str, Any]] = found.get("items") or []
+        return [
+            i for i in items if label_keys.matches(i.get("metadata", {}).get("labels"), selector)
+        ]
+
+    def create(self, kind: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body``; raises ConflictError when the name is taken."""
+        created: dict[str, Any] = self._call("POST", kind.path(namespace), body=body)
+        return created
+
+    def patch(
+        self,
+        kind: ResourceType,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386): dicts merge, lists are replaced, None deletes."""
+        patched: dict[str, Any] = self._call(
+            "PATCH", kind.path(namespace, name, subresource), body=patch, content_type=MERGE_PATCH
+        )
+        return patched
+
+    def patch_status(
+        self, kind: ResourceType, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge ``status`` into the status subresource."""
+        return self.patch(kind, namespace, name, {"status": status}, subresource="status")
+
+
+def _status_message(data: bytes | None) -> str:
+    try:
+        return str(json.loads(data or b"{}").get("message", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    """Record an Event on ``body`` through Kopf's Event poster (batched, non-blocking)."""
+    kopf.event(cast(kopf.Body, body), type=type_, reason=reason, message=message[:1024])

@@ -1,0 +1,114 @@
+"""The operator's Prometheus metrics, in their own registry (names binding, DESIGN.md).
+
+An own registry keeps the process/platform collectors and any library's metrics out of the
+operator's /metrics, so what is exported is exactly what the dashboard and alert rules use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class OperatorMetrics:
+    """All operator metrics; one instance per operator run."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.drift_score = Gauge(
+            "modelops_drift_score",
+            "Drift score of one feature by one metric in the policy's last evaluation "
+            "(higher means more drift).",
+            ["namespace", "policy", "model", "feature", "metric"],
+            registry=self.registry,
+        )
+        self.drift_detected = Gauge(
+            "modelops_drift_detected",
+            "1 when the policy's last evaluation breached its trigger rule, else 0.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+        self.retraining_jobs = Counter(
+            "modelops_retraining_jobs",
+            "Retraining Jobs by outcome (started, succeeded, failed).",
+            ["namespace", "policy", "result"],
+            registry=self.registry,
+        )
+        self.promotions = Counter(
+            "modelops_promotions",
+            "Candidate models promoted to serving, by promotion mode.",
+            ["namespace", "model", "mode"],
+            registry=self.registry,
+        )
+        self.reconciles = Counter(
+            "modelops_reconcile",
+            "Reconciliations by kind and result (success, error, invalid).",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.reconcile_duration = Histogram(
+            "modelops_reconcile_duration_seconds",
+            "Time one reconciliation or drift evaluation took.",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self._server: Any = None
+
+    @contextmanager
+    def reconciling(self, kind: str) -> Iterator[None]:
+        """Count and time one reconciliation; an exception counts as ``error`` and propagates."""
+        start = perf_counter()
+        try:
+            yield
+        except Exception:
+            self.reconciles.labels(kind=kind, result="error").inc()
+            raise
+        else:
+            self.reconciles.labels(kind=kind, result="success").inc()
+        finally:
+            self.reconcile_duration.labels(kind=kind).observe(perf_counter() - start)
+
+    def set_drift(
+        self, namespace: str, policy: str, model: str, scores: dict[str, dict[str, float]]
+    ) -> None:
+        """Replace the policy's per-feature gauges with ``scores`` (feature -> metric -> score)."""
+        self.forget_policy(namespace, policy, keep_detected=True)
+        for feature, by_metric in scores.items():
+            for metric, score in by_metric.items():
+                self.drift_score.labels(namespace, policy, model, feature, metric).set(score)
+
+    def forget_policy(self, namespace: str, policy: str, *, keep_detected: bool = False) -> None:
+        """Drop the gauges of a policy (deleted, or before new scores are set)."""
+        for labels in _label_sets(self.drift_score):
+            if labels[0] == namespace and labels[1] == policy:
+                self.drift_score.remove(*labels)
+        if not keep_detected:
+            for labels in _label_sets(self.drift_detected):
+                if labels == (namespace, policy):
+                    self.drift_detected.remove(*labels)
+
+    def serve(self, host: str, port: int) -> int:
+        """Start the /metrics HTTP server; returns the bound port (useful with port 0)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        return int(server.server_port)
+
+    def stop(self) -> None:
+        """Stop the /metrics HTTP server if it runs."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:
+    return [
+        tuple(sample.labels[name] for name in metric._labelnames)
+        for family in metric.collect()
+        for sample in family.samples
+    ]

@@ -1,0 +1,388 @@
+"""ModelDeployment: one idempotent reconcile for create, update, resume and resync.
+
+Reads the spec, builds the Deployment and Service with the pure builders, writes only what
+differs (a hash of the desired manifest, kept in an annotation of each child, decides), and
+patches status only when it changed. Creating a ModelDeployment costs three writes (Deployment,
+Service, status); a reconcile when nothing changed costs none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from modelops.api import (
+    HISTORY_LIMIT,
+    HistoryEntry,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    describe_validation_error,
+    find_condition,
+    reasons,
+    set_condition,
+    utcnow,
+)
+from modelops.api.conditions import ConditionStatus
+from modelops.api.modeldeployment import Phase
+from modelops.controller.context import Context
+from modelops.controller.kube import (
+    DEPLOYMENTS,
+    MODEL_DEPLOYMENTS,
+    SERVICES,
+    ConflictError,
+    Kube,
+    ResourceType,
+    post_event,
+)
+from modelops.resources import Owner, build_deployment, build_service, service_url
+from modelops.resources import labels as label_keys
+
+KIND: Final = "ModelDeployment"
+SPEC_HASH: Final = "modelops.dev/spec-hash"
+
+
+# --- Pure parts ------------------------------------------------------------------------------
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """A stable digest of a manifest's labels and spec (what a reconcile owns)."""
+    owned = {"labels": manifest["metadata"].get("labels"), "spec": manifest["spec"]}
+    text = json.dumps(owned, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` carrying its own hash annotation."""
+    meta = manifest["metadata"]
+    meta["annotations"] = {**meta.get("annotations", {}), SPEC_HASH: manifest_hash(manifest)}
+    return manifest
+
+
+def update_patch(desired: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning the live object into ``desired``.
+
+    Merge patches replace lists but merge dicts, so optional keys the desired object leaves out
+    are set to None (deleted) explicitly.
+    """
+    patch = {
+        "metadata": {
+            "labels": desired["metadata"]["labels"],
+            "annotations": desired["metadata"]["annotations"],
+            "ownerReferences": desired["metadata"]["ownerReferences"],
+        },
+        "spec": json.loads(json.dumps(desired["spec"])),
+    }
+    if desired["kind"] == "Deployment":
+        template = patch["spec"]["template"]
+        for key in ("nodeSelector", "tolerations"):
+            template["spec"].setdefault(key, None)
+        template["metadata"]["labels"].setdefault(label_keys.MODEL_VERSION, None)
+    return patch
+
+
+def needs_update(live: dict[str, Any], desired: dict[str, Any], owner: Owner) -> bool:
+    """Whether the live child differs from the desired one (hash) or lost its owner."""
+    live_hash = (live.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH)
+    return live_hash != desired["metadata"]["annotations"][SPEC_HASH] or not owner.owns(live)
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int) else 0
+
+
+def rollout_conditions(
+    desired_replicas: int, deployment: dict[str, Any] | None
+) -> tuple[Phase, dict[str, tuple[ConditionStatus, str, str]]]:
+    """The phase and the (status, reason, message) of Ready, Progressing and Degraded."""
+    if deployment is None:
+        return "Pending", {
+            reasons.READY: ("False", reasons.ROLLOUT_IN_PROGRESS, "Creating the Deployment."),
+            reasons.PROGRESSING: ("True", reasons.DEPLOYMENT_CREATED, "Creating the Deployment."),
+            reasons.DEGRADED: ("False", reasons.ROLLOUT_IN_PROGRESS, ""),
+        }
+    status = deployment.get("status") or {}
+    generation = _int(deployment.get("metadata", {}).get("generation"))
+    observed = _int(status.get("observedGeneration"))
+    updated = _int(status.get("updatedReplicas"))
+    total = _int(status.get("replicas"))
+    available = _int(status.get("availableReplicas"))
+    ready = _int(status.get("readyReplicas"))
+    stuck = any(
+        c.get("type") == "Progressing"
+        and c.get("status") == "False"
+        and c.get("reason") == reasons.PROGRESS_DEADLINE_EXCEEDED
+        for c in status.get("conditions") or []
+    )
+    counts = f"{ready} of {desired_replicas} replicas ready, {updated} updated"
+    if stuck:
+        message = f"The rollout did not progress within its deadline ({counts})."
+        return "Degraded", {
+            reasons.READY: ("False", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
+            reasons.PROGRESSING: ("False", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
+            reasons.DEGRADED: ("True", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
+        }
+    rolled_out = observed >= generation and updated >= desired_replicas and total <= updated
+    if desired_replicas == 0 and observed >= generation:
+        message = "Scaled to zero replicas."
+        return "Ready", {
+            reasons.READY: ("True", reasons.SCALED_TO_ZERO, message),
+            reasons.PROGRESSING: ("False", reasons.ROLLOUT_COMPLETE, message),
+            reasons.DEGRADED: ("False", reasons.ROLLOUT_COMPLETE, ""),
+        }
+    if rolled_out and available >= desired_replicas:
+        message = f"All {desired_replicas} replicas are ready."
+        return "Ready", {
+            reasons.READY: ("True", reasons.MINIMUM_REPLICAS_AVAILABLE, message),
+            reasons.PROGRESSING: ("False", reasons.ROLLOUT_COMPLETE, message),
+            reasons.DEGRADED: ("False", reasons.ROLLOUT_COMPLETE, ""),
+        }
+    message = f"Rolling out: {counts}."
+    return "Progressing", {
+        reasons.READY: ("False", reasons.MINIMUM_REPLICAS_UNAVAILABLE, message),
+        reasons.PROGRESSING: ("True", reasons.ROLLOUT_IN_PROGRESS, message),
+        reasons.DEGRADED: ("False", reasons.ROLLOUT_IN_PROGRESS, ""),
+    }
+
+
+def compute_status(
+    name: str,
+    namespace: str,
+    generation: int,
+    spec: ModelDeploymentSpec,
+    deployment: dict[str, Any] | None,
+    previous: ModelDeploymentStatus,
+    now: datetime,
+) -> ModelDeploymentStatus:
+    """The status a ModelDeployment should have, given its spec and its Deployment."""
+    phase, wanted = rollout_conditions(spec.replicas, deployment)
+    conditions = list(previous.conditions)
+    for type_, (status, reason, message) in wanted.items():
+        conditions = set_condition(
+            conditions,
+            type_,
+            status,
+            reason,
+            message,
+            observed_generation=generation,
+            now=now,
+        )
+    dep_status = (deployment or {}).get("status") or {}
+    version = spec.model.version or ""
+    history = list(previous.history)
+    if not history or (history[-1].uri, history[-1].version) != (spec.model.uri, version):
+        reason = "Created" if not history else "Updated"
+        history.append(HistoryEntry(version=version, uri=spec.model.uri, time=now, reason=reason))
+    return ModelDeploymentStatus(
+        observed_generation=generation,
+        phase=phase,
+        replicas=_int(dep_status.get("replicas")),
+        ready_replicas=_int(dep_status.get("readyReplicas")),
+        selector=label_keys.selector(label_keys.selector_labels(name)),
+        model_uri=spec.model.uri,
+        model_version=spec.model.version or previous.model_version,
+        url=service_url(name, namespace, spec.serving.port),
+        conditions=conditions,
+        history=history[-HISTORY_LIMIT:],
+    )
+
+
+def invalid_status(
+    generation: int, message: str, previous: ModelDeploymentStatus, now: datetime
+) -> ModelDeploymentStatus:
+    """Status of a ModelDeployment whose spec cannot be served: Ready=False, InvalidSpec."""
+    conditions = set_condition(
+        previous.conditions,
+        reasons.READY,
+        "False",
+        reasons.INVALID_SPEC,
+        message,
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        reasons.DEGRADED,
+        "True",
+        reasons.INVALID_SPEC,
+        message,
+        observed_generation=generation,
+        now=now,
+    )
+    return previous.model_copy(
+        update={"observed_generation": generation, "phase": "Failed", "conditions": conditions}
+    )
+
+
+def dump_status(status: ModelDeploymentStatus) -> dict[str, Any]:
+    """Status as stored in the API (camelCase, JSON types, no empty optional fields)."""
+    return status.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def read_status(body: dict[str, Any]) -> ModelDeploymentStatus:
+    """The stored status; unreadable parts are dropped rather than failing the reconcile."""
+    raw = body.get("status") or {}
+    try:
+        return ModelDeploymentStatus.model_validate(raw)
+    except ValidationError:
+        return ModelDeploymentStatus()
+
+
+# --- I/O -------------------------------------------------------------------------------------
+
+
+def _ensure(
+    kube: Kube, kind: ResourceType, desired: dict[str, Any], owner: Owner, *, fresh: bool
+) -> tuple[dict[str, Any], str | None]:
+    """Make the child match ``desired``; returns it and what was done (None: nothing)."""
+    name = desired["metadata"]["name"]
+    live = None if fresh else kube.get(kind, owner.namespace, name)
+    if live is None:
+        try:
+            return kube.create(kind, owner.namespace, desired), "created"
+        except ConflictError:
+            live = kube.get(kind, owner.namespace, name)
+            if live is None:
+                raise
+    if not owner.owns(live) and _controller_of(live) is not None:
+        raise NameTakenError(
+            f"{desired['kind']} {name} exists and belongs to {_controller_of(live)}"
+        )
+    if needs_update(live, desired, owner):
+        return kube.patch(kind, owner.namespace, name, update_patch(desired)), "updated"
+    return live, None
+
+
+def _controller_of(obj: dict[str, Any]) -> str | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{ref.get('kind')} {ref.get('name')}"
+    return None
+
+
+class NameTakenError(Exception):
+    """A child's deterministic name is taken by an object another controller owns."""
+
+
+def reconcile(ctx: Context, body: dict[str, Any]) -> None:
+    """Bring the Deployment, the Service and the status of one ModelDeployment up to date."""
+    with ctx.metrics.reconciling(KIND):
+        _reconcile(ctx, body)
+
+
+def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    owner = Owner.of(body)
+    generation = _int(meta.get("generation"))
+    previous = read_status(body)
+    now = utcnow()
+    try:
+        spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        message = describe_validation_error(exc)
+        _write_status(ctx, body, invalid_status(generation, message, previous, now), previous)
+        return
+    fresh = previous.observed_generation is None
+    desired_deployment = with_hash(build_deployment(owner, spec, ctx.defaults))
+    desired_service = with_hash(build_service(owner, spec))
+    try:
+        deployment, dep_action = _ensure(
+            ctx.kube, DEPLOYMENTS, desired_deployment, owner, fresh=fresh
+        )
+        _ensure(ctx.kube, SERVICES, desired_service, owner, fresh=fresh)
+    except NameTakenError as exc:
+        status = previous.model_copy(
+            update={
+                "observed_generation": generation,
+                "phase": "Failed",
+                "conditions": set_condition(
+                    previous.conditions,
+                    reasons.READY,
+                    "False",
+                    reasons.NAME_CONFLICT,
+                    str(exc),
+                    observed_generation=generation,
+                    now=now,
+                ),
+            }
+        )
+        _write_status(ctx, body, status, previous)
+        return
+    if dep_action == "created":
+        post_event(
+            body,
+            "Normal",
+            reasons.DEPLOYMENT_CREATED,
+            f"Created Deployment {deployment['metadata']['name']}.",
+        )
+    elif dep_action == "updated":
+        post_event(
+            body,
+            "Normal",
+            reasons.DEPLOYMENT_UPDATED,
+            f"Updated Deployment {deployment['metadata']['name']} for generation {generation}.",
+        )
+    status = compute_status(
+        owner.name, owner.namespace, generation, spec, deployment, previous, now
+    )
+    _write_status(ctx, body, status, previous)
+
+
+def refresh_status(ctx: Context, deployment: dict[str, Any]) -> None:
+    """Mirror a changed Deployment into its ModelDeployment's status (no write if unchanged)."""
+    namespace = deployment["metadata"].get("namespace", "")
+    owners = [
+        ref
+        for ref in deployment["metadata"].get("ownerReferences") or []
+        if ref.get("kind") == KIND and ref.get("controller")
+    ]
+    if not owners:
+        return
+    body = ctx.kube.get(MODEL_DEPLOYMENTS, namespace, owners[0]["name"])
+    if body is None or body["metadata"].get("uid") != owners[0].get("uid"):
+        return
+    previous = read_status(body)
+    generation = _int(body["metadata"].get("generation"))
+    if previous.observed_generation != generation:
+        return  # a reconcile of the new generation is under way and writes the status itself
+    try:
+        spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return
+    status = compute_status(
+        body["metadata"]["name"], namespace, generation, spec, deployment, previous, utcnow()
+    )
+    _write_status(ctx, body, status, previous)
+
+
+def _write_status(
+    ctx: Context,
+    body: dict[str, Any],
+    status: ModelDeploymentStatus,
+    previous: ModelDeploymentStatus,
+) -> None:
+    new, old = dump_status(status), dump_status(previous)
+    if new == old:
+        return
+    meta = body["metadata"]
+    ctx.kube.patch_status(MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], new)
+    _announce(body, status, previous)
+
+
+def _announce(
+    body: dict[str, Any], status: ModelDeploymentStatus, previous: ModelDeploymentStatus
+) -> None:
+    """One Event when Ready flips (or its reason changes)."""
+    ready = find_condition(status.conditions, reasons.READY)
+    before = find_condition(previous.conditions, reasons.READY)
+    if ready is None or (
+        before is not None and (before.status, before.reason) == (ready.status, ready.reason)
+    ):
+        return
+    kind = "Normal" if ready.status == "True" else "Warning"
+    if ready.reason in (reasons.MINIMUM_REPLICAS_UNAVAILABLE, reasons.ROLLOUT_IN_PROGRESS):
+        kind = "Normal"
+    post_event(body, kind, ready.reason, ready.message or f"Ready is {ready.status}.")

@@ -1,0 +1,102 @@
+"""The operator's configuration: one documented class, read from ``MODELOPS_*`` variables.
+
+Every field below is the environment variable ``MODELOPS_<FIELD NAME IN UPPER CASE>``; for
+example ``MODELOPS_METRICS_PORT=9000``. ``MODELOPS_DEFAULT_RESOURCES`` takes JSON. A bad value stops
+the operator at start with a message naming the variable, never later in a handler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelops.resources import DEFAULT_IMAGE, BuildDefaults
+from modelops.storage import DEFAULT_PVC_ROOT
+
+ENV_PREFIX = "MODELOPS_"
+Port = Annotated[int, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the operator cannot use."""
+
+
+class OperatorSettings(BaseModel):
+    """Operator-wide settings (environment variables ``MODELOPS_<NAME>``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    image: Annotated[str, Field(min_length=1)] = DEFAULT_IMAGE
+    """Image of serving pods and retraining Jobs when a ModelDeployment names none."""
+    default_resources: dict[str, Any] = Field(default_factory=lambda: BuildDefaults().resources)
+    """Container resources when a spec names none (JSON, e.g. {"requests":{"cpu":"100m"}})."""
+    pvc_root: str = DEFAULT_PVC_ROOT
+    """Where pvc:// claims are mounted inside the pods the operator creates."""
+    image_pull_policy: str = "IfNotPresent"
+    """Pull policy of the pods the operator creates."""
+    progress_deadline_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
+    """Deployment progressDeadlineSeconds; also how long a promoted version gets to become
+    Ready before it is rolled back."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
+    """Address of the operator's /metrics endpoint."""
+    metrics_port: Port = 8000
+    """Port of the operator's /metrics endpoint (0 disables it)."""
+    health_host: str = "0.0.0.0"  # noqa: S104 - probed by the kubelet
+    """Address of Kopf's liveness endpoint."""
+    health_port: Port = 8080
+    """Port of Kopf's liveness endpoint /healthz (0 disables it)."""
+    resync_seconds: Seconds = 60.0
+    """How often every ModelDeployment is reconciled even without a change (a safety net)."""
+    drift_tick_seconds: Seconds = 5.0
+    """How often each DriftPolicy's timer wakes up to check whether its interval is due and to
+    follow its retraining Job. Keep it well below the shortest spec.interval."""
+    scrape_timeout_seconds: Seconds = 5.0
+    """Timeout of one HTTP request to a serving pod or to Prometheus."""
+    scrape_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    """Serving pods scraped in parallel for one policy."""
+    watch_server_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    """Server-side timeout of each watch request: watches are re-established at least this
+    often, so a silently dead connection is noticed."""
+    api_timeout_seconds: Seconds = 30.0
+    """Timeout of one Kubernetes API request made by the controller."""
+
+    def build_defaults(self) -> BuildDefaults:
+        """What the pure builders fill in."""
+        return BuildDefaults(
+            image=self.image,
+            resources=self.default_resources,
+            pvc_root=self.pvc_root,
+            progress_deadline_seconds=self.progress_deadline_seconds,
+            image_pull_policy=self.image_pull_policy,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Settings from ``MODELOPS_*`` variables; SettingsError names the bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            if name == "default_resources":
+                try:
+                    values[name] = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise SettingsError(f"{key} is not valid JSON: {exc}") from None
+            else:
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [
+                f"{ENV_PREFIX}{str(error['loc'][0]).upper()}: {error['msg']}"
+                for error in exc.errors(include_url=False)
+            ]
+            raise SettingsError("; ".join(problems)) from None

@@ -1,0 +1,266 @@
+"""Where a DriftPolicy's live bin counts come from: the serving pods, or Prometheus.
+
+Pure parts (parsing, summing, matrix building) are separate from the HTTP calls, which use the
+standard library with a timeout and a size limit. Nothing here talks to the Kubernetes API: the
+EndpointSlices are read by ``kube`` and handed in.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelops.artifacts import PROFILE_FILE
+from modelops.controller.window import SeriesKey
+from modelops.drift import Profile, ProfileError
+from modelops.storage import StorageError, join_uri, local_path, parse_uri
+
+BIN_METRIC: Final = "modelops_feature_bin"
+"""The family name of ``modelops_feature_bin_total`` as the parser reports it."""
+MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """The source could not be read (unreachable, bad answer); the message says why."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One ready serving pod: its identity (``name/uid``) and where its HTTP port is."""
+
+    pod: str
+    address: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
+
+
+# --- Pure parts ------------------------------------------------------------------------------
+
+
+def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str = "http") -> list[Endpoint]:
+    """The ready endpoints of a Service's EndpointSlices, one per pod, sorted by pod."""
+    found: dict[str, Endpoint] = {}
+    for eps in slices:
+        port = next(
+            (p.get("port") for p in eps.get("ports") or [] if p.get("name") == port_name), None
+        )
+        if not isinstance(port, int):
+            continue
+        for endpoint in eps.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            addresses = endpoint.get("addresses") or []
+            if not addresses:
+                continue
+            ref = endpoint.get("targetRef") or {}
+            pod = f"{ref.get('name', addresses[0])}/{ref.get('uid', '')}"
+            found[pod] = Endpoint(pod=pod, address=str(addresses[0]), port=port)
+    return [found[key] for key in sorted(found)]
+
+
+def parse_bin_counters(text: str, model: str) -> dict[str, dict[SeriesKey, float]]:
+    """``modelops_feature_bin_total`` samples of ``model`` by version: version -> series."""
+    by_version: dict[str, dict[SeriesKey, float]] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.name != BIN_METRIC:
+                continue
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                labels = sample.labels
+                if labels.get("model") != model:
+                    continue
+                key = (labels.get("feature", ""), labels.get("bin", ""))
+                series = by_version.setdefault(labels.get("version", ""), {})
+                series[key] = series.get(key, 0.0) + float(sample.value)
+    except ValueError as exc:
+        raise SourceError(f"unparsable metrics: {exc}") from None
+    return by_version
+
+
+def counts_matrix(profile: Profile, series: Mapping[SeriesKey, float]) -> NDArray[np.float64]:
+    """Series summed into the profile's ``(n_features, max_bins)`` layout.
+
+    Series of features the profile does not know, and bins beyond a feature's range, are ignored
+    (they cannot come from a server serving this profile).
+    """
+    index = {name: row for row, name in enumerate(profile.feature_names)}
+    matrix = np.zeros((len(profile.features), profile.max_bins), dtype=np.float64)
+    for (feature, bin_label), value in series.items():
+        row = index.get(feature)
+        if row is None or not bin_label.isdigit():
+            continue
+        column = int(bin_label)
+        if column < profile.features[row].n_bins and value > 0:
+            matrix[row, column] += value
+    return matrix
+
+
+def choose_version(versions: Iterable[str], wanted: str | None) -> str | None:
+    """The version to judge: the wanted one if given, else the only one seen (None if several)."""
+    seen = sorted(set(versions))
+    if wanted:
+        return wanted
+    return seen[0] if len(seen) == 1 else None
+
+
+def promql(model: str, version: str | None, window: str) -> str:
+    """The PromQL of a window's bin counts of one model (and version)."""
+    matchers = [f'model="{_escape(model)}"']
+    if version:
+        matchers.append(f'version="{_escape(version)}"')
+    selector = ",".join(matchers)
+    return (
+        f"sum by (namespace, version, feature, bin) "
+        f"(increase(modelops_feature_bin_total{{{selector}}}[{window}]))"
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def parse_prometheus_vector(
+    document: Mapping[str, Any], namespace: str
+) -> dict[str, dict[SeriesKey, float]]:
+    """A Prometheus instant-vector answer as version -> series; series labelled with another
+    namespace are dropped (scrape configs without a namespace label keep everything)."""
+    if document.get("status") != "success":
+        raise SourceError(f"Prometheus answered {document.get('error') or document.get('status')}")
+    data = document.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise SourceError(f"Prometheus answered a {data.get('resultType')}, not a vector")
+    by_version: dict[str, dict[SeriesKey, float]] = {}
+    for item in data.get("result") or []:
+        labels = item.get("metric") or {}
+        if labels.get("namespace", namespace) != namespace:
+            continue
+        try:
+            value = float(item["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise SourceError("Prometheus answered a sample without a value") from None
+        if not np.isfinite(value):
+            continue
+        key = (str(labels.get("feature", "")), str(labels.get("bin", "")))
+        series = by_version.setdefault(str(labels.get("version", "")), {})
+        series[key] = series.get(key, 0.0) + value
+    return by_version
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def http_get(url: str, timeout: float) -> bytes:
+    """GET ``url`` (size-limited); SourceError on any failure."""
+    request = urllib.request.Request(url, headers={"User-Agent": "modelops-operator"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            data: bytes = response.read(MAX_RESPONSE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"GET {url} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(f"GET {url} failed: {reason}") from None
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise SourceError(f"GET {url} answered more than {MAX_RESPONSE_BYTES} bytes")
+    return data
+
+
+@dataclass(frozen=True)
+class PodScrape:
+    """What scraping the serving pods gave: counters per pod and version, and the failures."""
+
+    pods: dict[str, dict[str, dict[SeriesKey, float]]]
+    errors: dict[str, str]
+
+
+def scrape_pods(
+    endpoints: list[Endpoint], model: str, *, timeout: float, concurrency: int
+) -> PodScrape:
+    """Scrape ``/metrics`` of every endpoint in parallel; SourceError when none answered."""
+
+    def one(endpoint: Endpoint) -> tuple[str, dict[str, dict[SeriesKey, float]] | str]:
+        try:
+            text = http_get(endpoint.base_url + "/metrics", timeout).decode("utf-8", "replace")
+            return endpoint.pod, parse_bin_counters(text, model)
+        except SourceError as exc:
+            return endpoint.pod, str(exc)
+
+    if not endpoints:
+        raise SourceError("the Service has no ready endpoints")
+    workers = max(1, min(concurrency, len(endpoints)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrape") as pool:
+        results = list(pool.map(one, endpoints))
+    pods = {pod: value for pod, value in results if not isinstance(value, str)}
+    errors = {pod: value for pod, value in results if isinstance(value, str)}
+    if not pods:
+        first = next(iter(errors.values()))
+        raise SourceError(f"no serving pod answered ({len(errors)} tried): {first}")
+    return PodScrape(pods=pods, errors=errors)
+
+
+def query_prometheus(
+    base_url: str,
+    model: str,
+    version: str | None,
+    namespace: str,
+    window: str,
+    *,
+    timeout: float,
+) -> dict[str, dict[SeriesKey, float]]:
+    """The window's bin counts from Prometheus' HTTP API (``increase`` over ``window``)."""
+    query = urllib.parse.urlencode({"query": promql(model, version, window)})
+    url = f"{base_url.rstrip('/')}/api/v1/query?{query}"
+    raw = http_get(url, timeout)
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise SourceError(f"Prometheus at {base_url} answered something that is not JSON") from None
+    if not isinstance(document, dict):
+        raise SourceError(f"Prometheus at {base_url} answered an unexpected document")
+    return parse_prometheus_vector(document, namespace)
+
+
+def fetch_profile(
+    model_uri: str, model: str, endpoints: list[Endpoint], *, timeout: float
+) -> Profile:
+    """The reference profile of the served model.
+
+    Tried in order: ``profile.json`` at the model URI when the operator can read it (an
+    http(s) URI, or a file:// or pvc:// path present in the operator's filesystem), then the
+    serving pods' ``GET /v2/models/<name>/profile``. ProfileError or SourceError say why not.
+    """
+    problems: list[str] = []
+    try:
+        parsed = parse_uri(model_uri)
+        if parsed.is_remote:
+            return Profile.from_json(http_get(join_uri(model_uri, PROFILE_FILE), timeout))
+        path = local_path(model_uri) / PROFILE_FILE
+        if path.is_file():
+            return Profile.from_json(path.read_bytes())
+        problems.append(f"{path} is not mounted in the operator")
+    except (StorageError, SourceError, OSError) as exc:
+        problems.append(str(exc))
+    for endpoint in endpoints:
+        try:
+            return Profile.from_json(
+                http_get(f"{endpoint.base_url}/v2/models/{model}/profile", timeout)
+            )
+        except SourceError as exc:
+            problems.append(str(exc))
+    raise ProfileError("the model's profile is unavailable: " + "; ".join(problems[:3]))
