@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,11 @@ def _node_problems(path: str, node: Mapping[str, Any]) -> Iterator[str]:
             _CEL.compile(rule["rule"])
         except Exception as exc:
             yield f"rule {rule['rule']!r} does not compile: {exc}"
+        # Kubernetes type-checks rules against the schema: self.<field> must be declared.
+        declared = set(node.get("properties", {}))
+        for name in re.findall(r"\bself\.([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()", rule["rule"]):
+            if name not in declared:
+                yield f"rule {rule['rule']!r} uses self.{name}, which is not a property"
 
 
 def _list_type_problems(node: Mapping[str, Any]) -> Iterator[str]:

@@ -358,6 +358,14 @@ STRUCTURAL_VIOLATIONS = [
         "compile",
     ),
     ({"type": "string", "x-kubernetes-validations": [{"rule": "true"}]}, "one-line message"),
+    (
+        {
+            "type": "object",
+            "properties": {"url": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": "has(self.uri)", "message": "m"}],
+        },
+        "uses self.uri, which is not a property",
+    ),
 ]
 
 
