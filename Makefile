@@ -6,6 +6,9 @@ IMAGE ?= modelops:dev
 CLUSTER ?= modelops
 NAMESPACE ?= modelops-system
 PYTEST_ARGS ?=
+DEMO_NAMESPACE ?= modelops-demo
+IMAGE_REPOSITORY = $(firstword $(subst :, ,$(IMAGE)))
+IMAGE_TAG = $(lastword $(subst :, ,$(IMAGE)))
 
 .PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean
 
@@ -41,7 +44,8 @@ integration: ## Integration tests only (real processes, KMock, Prometheus)
 	$(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
 
 e2e: ## End-to-end tests against the current kubectl context (e.g. after `make kind-up`)
-	MODELOPS_E2E=1 $(PYTHON) -m pytest tests/e2e -v $(PYTEST_ARGS)
+	MODELOPS_E2E=1 MODELOPS_E2E_NAMESPACE=$(DEMO_NAMESPACE) MODELOPS_E2E_OPERATOR_NAMESPACE=$(NAMESPACE) \
+		$(PYTHON) -m pytest tests/e2e -v -m e2e $(PYTEST_ARGS)
 
 bench: ## Benchmarks (print figures and ratios against peers)
 	$(PYTHON) benchmarks/drift_bench.py
@@ -52,13 +56,28 @@ image: ## Build the one image for operator, server and trainer
 	docker build -t $(IMAGE) .
 
 kind-up: ## Create a kind cluster, load the image, install the chart, first model, samples
-	@echo "kind-up arrives with the deploy issue"; exit 1
+	@for tool in docker kind kubectl helm; do command -v $$tool >/dev/null || \
+		{ echo "kind-up needs $$tool on the PATH (see README, 'Try it on kind')"; exit 1; }; done
+	kind get clusters 2>/dev/null | grep -qx '$(CLUSTER)' || \
+		kind create cluster --name $(CLUSTER) --config kind-config.yaml --wait 180s
+	kubectl config use-context kind-$(CLUSTER)
+	docker build -t $(IMAGE) .
+	kind load docker-image $(IMAGE) --name $(CLUSTER)
+	kubectl create namespace $(NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
+	kubectl label namespace $(NAMESPACE) --overwrite pod-security.kubernetes.io/enforce=restricted
+	helm upgrade --install modelops charts/modelops --namespace $(NAMESPACE) \
+		--set image.repository=$(IMAGE_REPOSITORY) --set image.tag=$(IMAGE_TAG) --wait --timeout 5m
+	kubectl kustomize manifests/kind | sed 's|image: modelops:dev|image: $(IMAGE)|' | kubectl apply -f -
+	kubectl -n $(DEMO_NAMESPACE) wait --for=condition=complete job/modelops-first-model --timeout=300s
+	kubectl -n $(DEMO_NAMESPACE) apply -k manifests/samples
+	kubectl -n $(DEMO_NAMESPACE) wait --for=condition=Ready modeldeployment/iris --timeout=300s
+	@echo "ModelOps runs on kind: kubectl -n $(DEMO_NAMESPACE) get modelops; then make e2e"
 
 kind-down: ## Delete the kind cluster
 	kind delete cluster --name $(CLUSTER)
 
 deploy: ## Install CRDs, RBAC and the operator with kustomize into the current context
-	kubectl apply -k manifests/default
+	kubectl apply --server-side -k manifests/default
 
 undeploy: ## Remove what `deploy` installed
 	kubectl delete -k manifests/default --ignore-not-found

@@ -207,6 +207,39 @@ def prometheus_rule(rules_text: str) -> dict[str, Any]:
     }
 
 
+README = ROOT / "README.md"
+RBAC_TABLE_BEGIN = "<!-- rbac-table: generated from operator/modelops/rbac.py -->\n"
+RBAC_TABLE_END = "<!-- /rbac-table -->\n"
+SCOPE_TEXT: dict[rbac.Scope, str] = {
+    "namespaced": "watched namespaces",
+    "cluster": "cluster",
+    "namespace-list": "cluster, only with `--namespace`",
+}
+
+
+def rbac_table() -> str:
+    """The README's RBAC table (Markdown), one row per rule of rbac.py."""
+    lines = [
+        "| API group | Resources | Verbs | Where | Why |",
+        "|---|---|---|---|---|",
+    ]
+    for rule in rbac.RULES:
+        groups = ", ".join(f"`{g}`" if g else "core" for g in rule.api_groups)
+        resources = ", ".join(f"`{r}`" for r in rule.resources)
+        verbs = ", ".join(rule.verbs)
+        lines.append(
+            f"| {groups} | {resources} | {verbs} | {SCOPE_TEXT[rule.scope]} | {rule.why} |"
+        )
+    return RBAC_TABLE_BEGIN + "\n".join(lines) + "\n" + RBAC_TABLE_END
+
+
+def readme_with_rbac_table(readme: str) -> str:
+    """The README with its RBAC table replaced by the current one."""
+    start = readme.index(RBAC_TABLE_BEGIN)
+    end = readme.index(RBAC_TABLE_END) + len(RBAC_TABLE_END)
+    return readme[:start] + rbac_table() + readme[end:]
+
+
 def generated_files() -> dict[Path, str]:
     """Every generated deploy file and its exact expected text."""
     rules_text = RULES_FILE.read_text(encoding="utf-8")
@@ -220,6 +253,7 @@ def generated_files() -> dict[Path, str]:
         + yaml.safe_dump(prometheus_rule(rules_text), sort_keys=False, width=1000),
         CHART / "files" / "modelops.rules.yaml": rules_text,
         CHART / "files" / "dashboards" / "modelops.json": dashboard_text,
+        README: readme_with_rbac_table(README.read_text(encoding="utf-8")),
     }
 
 
