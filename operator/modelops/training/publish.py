@@ -48,12 +48,17 @@ class TrainingRecord:
     """SHA-256 over everything that decides the model (data, recipe, params, seed, split)."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     baseline: Mapping[str, float] = field(default_factory=dict)
+    message: str = ""
+    """The result's message (e.g. why the champion could not be scored), repeated on a no-op."""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"identity": self.identity, "metrics": self.metrics, "baseline": self.baseline},
-            indent=2,
-        )
+        document = {
+            "identity": self.identity,
+            "metrics": self.metrics,
+            "baseline": self.baseline,
+            "message": self.message,
+        }
+        return json.dumps(document, indent=2)
 
     @classmethod
     def read(cls, directory: Path) -> TrainingRecord | None:
@@ -64,6 +69,7 @@ class TrainingRecord:
                 identity=str(data["identity"]),
                 metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
                 baseline={str(k): float(v) for k, v in data.get("baseline", {}).items()},
+                message=str(data.get("message", "")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from modelops.training.publish import (
     validate_version,
 )
 from modelops.training.quality import QualityLimits, check_data, check_schema
+
+if TYPE_CHECKING:
+    from modelops.serving.loader import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ def train(config: TrainConfig) -> TrainingResult:
             config.limits,
             sha256=data_sha256,
             uri=config.data_uri,
-            text_labels=bool(meta.classes) and all(isinstance(c, str) for c in meta.classes),
+            text_labels=_learned_text_labels(champion.estimator),
         )
     candidate = fit_candidate(
         dataset,
@@ -133,13 +136,15 @@ def train(config: TrainConfig) -> TrainingResult:
         test_size=config.test_size,
         champion=champion.estimator,
     )
-    record = TrainingRecord(identity, candidate.metadata.metrics, candidate.baseline)
+    record = TrainingRecord(
+        identity, candidate.metadata.metrics, candidate.baseline, candidate.baseline_error
+    )
     written = publish(root, version, record, candidate_writer(candidate))
     log.info("Published %s to %s", version, uri)
-    return _result(version, uri, written, candidate.baseline_error)
+    return _result(version, uri, written)
 
 
-def load_champion(uri: str, workdir: Path) -> Any:
+def load_champion(uri: str, workdir: Path) -> LoadedModel:
     """The champion, loaded with the model server's safe loader (never an unsafe pickle)."""
     from modelops.serving.loader import ModelLoadError, load_model_dir
 
@@ -320,14 +325,20 @@ def _fetch(fetch: Callable[[], Path], what: str) -> Path:
         raise InvalidInputError(f"cannot read the {what}: {exc}") from exc
 
 
-def _result(version: str, uri: str, record: TrainingRecord, message: str = "") -> TrainingResult:
+def _result(version: str, uri: str, record: TrainingRecord) -> TrainingResult:
     return TrainingResult(
         version=version,
         uri=uri,
         metrics=dict(record.metrics),
         baseline=dict(record.baseline),
-        message=message,
+        message=record.message,
     )
+
+
+def _learned_text_labels(estimator: Any) -> bool:
+    """Whether a classifier's classes are text (then fresh labels must stay text to match)."""
+    classes = getattr(estimator, "classes_", None)
+    return classes is not None and len(classes) > 0 and all(isinstance(c, str) for c in classes)
 
 
 def _brief(metrics: Mapping[str, float]) -> str:
