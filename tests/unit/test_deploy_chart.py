@@ -18,6 +18,8 @@ from deploy_support import (
     render_chart,
 )
 
+from modelops.resources import DEFAULT_IMAGE
+
 helm_python = pytest.importorskip("helm_python")
 
 OPTIONAL = {
@@ -58,7 +60,7 @@ def test_default_values_render_the_operator_without_optional_parts() -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == "modelops:0.1.0"
+    assert container["image"] == DEFAULT_IMAGE  # what the builders fall back to
     assert container["args"] == ["operator", "--all-namespaces"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "metrics": 8000,
@@ -67,6 +69,8 @@ def test_default_values_render_the_operator_without_optional_parts() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODELOPS_IMAGE"] == container["image"]
+    assert env["MODELOPS_METRICS_PORT"] == "8000"
+    assert env["MODELOPS_HEALTH_PORT"] == "8080"
     assert pod["serviceAccountName"] == only(objects, "ServiceAccount")["metadata"]["name"]
 
 

@@ -24,6 +24,8 @@ from deploy_support import (
     yaml_files,
 )
 
+from modelops.resources import DEFAULT_IMAGE
+
 KUBERNETES_VERSIONS = ("1.30.0", "1.33.0")
 KUSTOMIZATIONS = (
     "default",
@@ -192,7 +194,7 @@ def test_default_install_is_complete_and_namespaced() -> None:
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MODELOPS_IMAGE"] == container["image"]
+    assert env["MODELOPS_IMAGE"] == container["image"] == DEFAULT_IMAGE
 
 
 def test_closed_crd_schema_rejects_a_misspelt_field() -> None:
