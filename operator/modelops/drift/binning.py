@@ -115,9 +115,13 @@ class Binner:
             raise ValueError(
                 f"expected rows x {self.n_features} features, got an array of shape {data.shape}"
             )
+        rows = data.shape[0]
+        if 0 < rows <= SMALL_BATCH_ROWS and self.all_numeric:
+            # The model server's per-request path: no Python loop, no extra buffer.
+            small: NDArray[np.int64] = self._small_batch_counts(self._numeric_values(data))
+            return small.reshape(self.n_features, self.max_bins)
         flat = np.zeros(self.n_features * self.max_bins, dtype=np.int64)
         counts = flat.reshape(self.n_features, self.max_bins)
-        rows = data.shape[0]
         if rows == 0:
             return counts
         if self.numeric_columns.size:
