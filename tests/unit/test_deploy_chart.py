@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 from deploy_support import (
@@ -208,6 +209,7 @@ def test_schema_is_closed_and_every_values_key_is_commented() -> None:
                 walk(child, value[key], f"{path}.{key}".lstrip("."))
 
     walk(schema, values, "")
+    jsonschema.Draft7Validator.check_schema(schema)  # Helm 3 and 4 both read draft 7
     comments = commented_keys(text.splitlines())
     missing = [".".join(path) for path in sorted(schema_leaves(schema)) if not comments[path]]
     assert missing == [], f"values.yaml keys without a comment: {missing}"
