@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "iris"
 POLICY = "iris-drift"
-FIRST_VERSION = "v1"
+FIRST_URI = "pvc://models/iris/v1"
 SERVER_PORT = 8080
 OPERATOR_METRICS_PORT = 8000
 ROWS_PER_REQUEST = 20
@@ -93,33 +93,35 @@ def get_json(cluster: Cluster, kind: str, name: str) -> dict[str, Any] | None:
     return json.loads(out) if out.strip() else None
 
 
-def ready_version(cluster: Cluster) -> str | None:
-    """The served version once the ModelDeployment is Ready for its current generation."""
+def ready_status(cluster: Cluster) -> dict[str, Any] | None:
+    """The ModelDeployment's status once it is Ready for its current generation."""
     body = get_json(cluster, "modeldeployment", MODEL)
     if body is None:
         return None
     ready = condition(body, "Ready")
-    status = body.get("status", {})
+    status: dict[str, Any] = body.get("status", {})
     if ready is None or ready.get("status") != "True":
         return None
     if status.get("observedGeneration") != body["metadata"].get("generation"):
         return None
-    version: str | None = status.get("modelVersion")
-    return version
+    return status
 
 
 @pytest.fixture(scope="module")
 def fresh_samples(cluster: Cluster) -> Cluster:
-    """The samples applied from scratch: the policy (and its cooldown) reset, model back at v1."""
-    cluster.kubectl("delete", "driftpolicy", POLICY, "-n", cluster.namespace, "--ignore-not-found")
+    """The samples applied from scratch: the policy (and its cooldown) and the model reset to
+    v1 (a promotion patched the ModelDeployment's spec, so it is re-created, not re-applied)."""
+    for kind, name in (("driftpolicy", POLICY), ("modeldeployment", MODEL)):
+        cluster.kubectl(
+            *("delete", kind, name, "-n", cluster.namespace),
+            *("--ignore-not-found", "--wait=true", "--timeout=180s"),
+            timeout=200,
+        )
     selector = f"{POLICY_LABEL}={POLICY}"
     cluster.kubectl("delete", "jobs", "-n", cluster.namespace, "-l", selector, "--ignore-not-found")
     cluster.kubectl("apply", "-n", cluster.namespace, "-k", str(ROOT / "manifests" / "samples"))
-    wait_for(
-        f"ModelDeployment {MODEL} Ready at {FIRST_VERSION}",
-        lambda: True if ready_version(cluster) == FIRST_VERSION else None,
-        timeout=300,
-    )
+    status = wait_for(f"ModelDeployment {MODEL} Ready", lambda: ready_status(cluster), timeout=300)
+    assert status.get("modelUri", FIRST_URI) == FIRST_URI
     return cluster
 
 
@@ -247,12 +249,14 @@ def test_shifted_traffic_retrains_and_promotes(
         timeout=300,
         every=5,
     )
-    wait_for(
-        f"version {promoted['candidateVersion']} to be served and Ready",
-        lambda: True if ready_version(cluster) == promoted["candidateVersion"] else None,
+    candidate = promoted["candidateVersion"]
+    status = wait_for(
+        f"version {candidate} to be served and Ready",
+        lambda: s if (s := ready_status(cluster)) and s.get("modelVersion") == candidate else None,
         timeout=600,
         every=5,
     )
+    assert status["modelUri"] == promoted["uri"]
     assert promoted["metrics"]
     assert promoted["baseline"]
 
