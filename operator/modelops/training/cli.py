@@ -60,7 +60,9 @@ def register(subparsers: Any) -> None:
         str,
         None,
     )
-    _option(train, "--test-size", "MODELOPS_TEST_SIZE", "holdout share, 0-1", _fraction, 0.25)
+    _option(
+        train, "--test-size", "MODELOPS_TEST_SIZE", "holdout share, between 0 and 1", _share, 0.25
+    )
     _option(train, "--min-rows", "MODELOPS_MIN_ROWS", "quality gate: fewest rows", _int, 30)
     _option(train, "--max-rows", "MODELOPS_MAX_ROWS", "quality gate: most rows", _int, 5_000_000)
     _option(
@@ -262,6 +264,13 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1)")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("the holdout cannot be empty")
     return value
 
 
