@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from modelops.artifacts import TERMINATION_MESSAGE_LIMIT, TrainingResult
@@ -349,3 +350,22 @@ def test_example_data_writes_the_rows_asked_for(tmp_path: Path) -> None:
     assert "unknown features ['sugar']" in done.stderr
     assert "Traceback" not in done.stderr
     assert not bad.exists()
+
+
+def test_the_model_server_serves_the_example_and_the_retrained_model(
+    models: Path, tmp_path: Path
+) -> None:
+    from serving_support import running_server, v2_matrix
+
+    output = tmp_path / "models"
+    done = modelops(*train_args(models, output))
+    assert done.returncode == 0, done.stderr
+    rows = np.loadtxt(models / "fresh.csv", delimiter=",", skiprows=1)[:20, :-1]
+    for directory in (models / "v1", output / "v2"):
+        expected = load_model_dir(directory).estimator.predict(rows)
+        log = tmp_path / f"{directory.name}.log"
+        with running_server(directory.as_uri(), log) as server, server.client() as client:
+            response = client.post("/v2/models/model/infer", json=v2_matrix(rows))
+        assert response.status_code == 200, response.text
+        predicted = response.json()["outputs"][0]["data"]
+        assert predicted == expected.tolist()
