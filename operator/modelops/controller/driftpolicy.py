@@ -209,7 +209,6 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     md_status = ModelDeploymentStatus.model_validate(md.get("status") or {})
     wanted_version = md_spec.model.version or md_status.model_version
     settings = ctx.settings
-    run.status.last_evaluation_time = run.now
     try:
         slices = ctx.kube.list(
             ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service_name(md_name)}
@@ -306,6 +305,7 @@ def judge(
     }
     include = spec.features.include if spec.features else None
     samples = int(counts.sum(axis=1).min()) if counts.size else 0
+    run.status.last_evaluation_time = run.now
     try:
         report = compute_drift(
             profile,
