@@ -10,6 +10,7 @@ import pytest
 from modelops.training import data
 from modelops.training.data import (
     feature_matrix,
+    missing_mask,
     read_csv,
     read_header,
     sha256_file,
@@ -142,3 +143,20 @@ def test_write_csv_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> N
     np.testing.assert_array_equal(feature_matrix(table, ["a", "b"]), x)
     assert target_column(table, "y", "classification").values.tolist() == [0, 1]
     assert len(sha256_file(path)) == 64
+
+
+def test_categorical_features_make_the_servers_object_matrix(tmp_path: Path) -> None:
+    path = write(tmp_path, "colour,size\nred,1.5\n,2\nNA,\nblue,3\n")
+    table = read_csv(path, numeric=["size"], text=["colour"])
+    matrix = feature_matrix(table, ["size", "colour"], categorical=["colour"])
+    assert matrix.dtype == object
+    assert matrix[:, 1].tolist() == ["red", None, None, "blue"]
+    assert matrix[0, 0] == 1.5
+    assert missing_mask(matrix).tolist() == [
+        [False, False],
+        [False, True],
+        [True, True],
+        [False, False],
+    ]
+    numbers = feature_matrix(table, ["size"])
+    assert missing_mask(numbers)[:, 0].tolist() == [False, False, True, False]

@@ -100,3 +100,21 @@ def test_invalid_params_are_refused_by_scikit_learn(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         build(get_recipe(name), params, seed=0)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_takes_categorical_features_in_the_servers_layout(
+    name: str, tmp_path: Path
+) -> None:
+    recipe = RECIPES[name]
+    x = np.empty((60, 3), dtype=object)
+    x[:, 0] = X[:, 0].tolist()
+    x[:, 1] = RNG.choice(["red", "green", "blue"], size=60).tolist()
+    x[::9, 1] = None
+    x[:, 2] = X[:, 1].tolist()
+    y = Y_CLASS if recipe.task == "classification" else Y_REG
+    model = build(recipe, SMALL.get(name, {}), seed=3, n_features=3, categorical=[1]).fit(x, y)
+    loaded = load_skops(save_model(model, tmp_path))
+    unseen = x[:5].copy()
+    unseen[:, 1] = "purple"  # unknown categories are ignored, not an error
+    np.testing.assert_array_equal(loaded.predict(unseen), model.predict(unseen))

@@ -278,3 +278,80 @@ def test_a_champion_with_text_labels_is_scored_with_text_labels(
     result = train(config(text_champion, data, tmp_path / "out"))
     assert result.baseline["accuracy"] > 0.9  # labels compared as text, not 1 != "1"
     assert load_model_dir(tmp_path / "out" / "v2").metadata.classes == ["0", "1", "2"]
+
+
+def write_categorical_csv(path: Path, rows: int, seed: int, *, missing_colour: int = 0) -> None:
+    """size (number), colour (category), weight (number) -> label yes/no."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows).astype(object)
+    colour[:missing_colour] = ""
+    weight = rng.normal(size=rows)
+    label = np.where((colour == "red") | (size > 0.5), "yes", "no")
+    lines = ["size,colour,weight,label"]
+    lines += [
+        f"{s:.5f},{c},{w:.5f},{y}" for s, c, w, y in zip(size, colour, weight, label, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_categorical_features_are_retrained_in_the_servers_layout(tmp_path: Path) -> None:
+    from modelops.training.estimators import get_recipe
+    from modelops.training.publish import TrainingRecord, publish
+    from modelops.training.quality import QualityLimits
+    from modelops.training.trainer import (
+        candidate_writer,
+        fit_candidate,
+        load_dataset,
+    )
+
+    first = tmp_path / "first.csv"
+    write_categorical_csv(first, 300, seed=1)
+    dataset = load_dataset(
+        first,
+        ["size", "colour", "weight"],
+        "label",
+        "classification",
+        QualityLimits(),
+        categorical=["colour"],
+        sha256=sha256_file(first),
+        uri=first.as_uri(),
+    )
+    assert dataset.x.dtype == object
+    recipe = get_recipe("LogisticRegression")
+    candidate = fit_candidate(dataset, recipe, {}, version="v1", seed=0)
+    publish(tmp_path, "v1", TrainingRecord("first"), candidate_writer(candidate))
+
+    fresh = tmp_path / "fresh.csv"
+    write_categorical_csv(fresh, 400, seed=2, missing_colour=8)  # 2% missing categories
+    result = train(config(tmp_path / "v1", fresh, tmp_path, estimator="RandomForestClassifier"))
+    assert result.metrics["accuracy"] > 0.9
+    assert result.baseline["accuracy"] > 0.9
+    loaded = load_model_dir(tmp_path / "v2")
+    assert loaded.metadata.categorical_features == ["colour"]
+    assert loaded.metadata.classes == ["no", "yes"]
+    assert [f.kind for f in loaded.profile.features] == ["numeric", "categorical", "numeric"]
+    # the object matrix the model server builds: floats, and strings for categories
+    request = np.array(
+        [[1.2, "green", 0.0], [-1.0, "red", 0.3], [-1.0, "purple", 0.3]], dtype=object
+    )
+    assert loaded.estimator.predict(request).tolist() == ["yes", "yes", "no"]
+
+
+def test_too_many_missing_categories_fail_the_gate(champion: Path, tmp_path: Path) -> None:
+    from modelops.training.quality import QualityLimits
+    from modelops.training.trainer import load_dataset
+
+    data = tmp_path / "gappy.csv"
+    write_categorical_csv(data, 100, seed=1, missing_colour=30)
+    with pytest.raises(QualityGateError, match="colour 30%"):
+        load_dataset(
+            data,
+            ["size", "colour", "weight"],
+            "label",
+            "classification",
+            QualityLimits(),
+            categorical=["colour"],
+            sha256="x",
+            uri=data.as_uri(),
+        )

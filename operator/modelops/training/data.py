@@ -12,11 +12,12 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -226,11 +227,38 @@ def _parse_number(cell: str, name: str, path: Path, ordinal: int) -> float:
         ) from None
 
 
-def feature_matrix(table: Table, features: Sequence[str]) -> FloatArray:
-    """The named numeric columns as a rows x features float64 matrix, in the order given."""
-    if tuple(features) == table.numeric_names:
-        return table.matrix
-    return table.matrix[:, [table.numeric_names.index(name) for name in features]]
+def feature_matrix(
+    table: Table, features: Sequence[str], categorical: Collection[str] = ()
+) -> npt.NDArray[Any]:
+    """The features as a rows x features matrix, in the order given.
+
+    float64 (NaN for missing) when all are numeric; otherwise the object matrix the model server
+    also builds: floats in numeric columns, text in ``categorical`` ones (read as text columns),
+    ``None`` where a category is missing.
+    """
+    if not categorical:
+        if tuple(features) == table.numeric_names:
+            return table.matrix
+        return table.matrix[:, [table.numeric_names.index(name) for name in features]]
+    matrix = np.empty((table.rows, len(features)), dtype=object)
+    for j, name in enumerate(features):
+        if name in categorical:
+            matrix[:, j] = [None if is_missing(cell) else cell for cell in table.text[name]]
+        else:
+            matrix[:, j] = table.numeric(name).tolist()
+    return matrix
+
+
+def missing_mask(matrix: npt.NDArray[Any]) -> BoolArray:
+    """Where a feature matrix (float, or object with floats and text) has no value."""
+    if matrix.dtype != object:
+        mask: BoolArray = np.isnan(matrix)
+        return mask
+    return np.asarray(np.frompyfunc(_is_absent, 1, 1)(matrix), dtype=np.bool_)
+
+
+def _is_absent(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def target_column(table: Table, name: str, task: Task, *, text_labels: bool = False) -> Target:

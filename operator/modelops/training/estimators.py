@@ -3,7 +3,8 @@
 A recipe name (stored as ``metadata.json``'s ``estimator``) maps to a fixed scikit-learn class
 and its preprocessing; a spec or a metadata file can pick a name and scalar parameters, never an
 import path. Every recipe is ``SimpleImputer(median) [+ StandardScaler] + estimator`` so that the
-missing values the quality gate lets through are handled the same way in training and serving.
+missing values the quality gate lets through are handled the same way in training and serving;
+categorical features, when a model has them, are one-hot encoded beside that.
 Parameters go through scikit-learn's own ``set_params`` and ``_validate_params``.
 
 Every class here must load with the model server's skops trust list
@@ -12,10 +13,11 @@ Every class here must load with the model server's skops trust list
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -30,7 +32,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelops.artifacts import Task
@@ -103,11 +105,21 @@ def get_recipe(name: str, task: Task | None = None) -> Recipe:
     return recipe
 
 
-def build(recipe: Recipe, params: Mapping[str, object], seed: int) -> Any:
+def build(
+    recipe: Recipe,
+    params: Mapping[str, object],
+    seed: int,
+    *,
+    n_features: int = 0,
+    categorical: Sequence[int] = (),
+) -> Any:
     """An unfitted pipeline for ``recipe`` with ``params`` validated by scikit-learn.
 
     ``random_state`` comes from ``seed`` on every estimator that has one, so a run is
     reproducible; a ``random_state`` among ``params`` is overridden for the same reason.
+    With ``categorical`` column positions (of ``n_features``), those columns are one-hot encoded
+    (unknown categories ignored, missing ``None`` a category of its own) and the others imputed
+    and scaled as usual: the input is then the object matrix the model server builds.
     """
     estimator = recipe.estimator()
     settings: dict[str, object] = {**recipe.defaults}
@@ -127,11 +139,22 @@ def build(recipe: Recipe, params: Mapping[str, object], seed: int) -> Any:
         estimator._validate_params()
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"invalid parameters for {recipe.name}: {exc}") from exc
-    steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+    numeric: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
     if recipe.scale:
-        steps.append(("scale", StandardScaler()))
-    steps.append((MODEL_STEP, estimator))
-    return Pipeline(steps)
+        numeric.append(("scale", StandardScaler()))
+    if not categorical:
+        return Pipeline([*numeric, (MODEL_STEP, estimator)])
+    encode = ColumnTransformer(
+        [
+            ("numeric", Pipeline(numeric), [i for i in range(n_features) if i not in categorical]),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                list(categorical),
+            ),
+        ]
+    )
+    return Pipeline([("encode", encode), (MODEL_STEP, estimator)])
 
 
 def recipe_params(recipe: Recipe, pipeline: Any) -> Params:

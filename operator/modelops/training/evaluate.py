@@ -48,20 +48,22 @@ HIGHER_IS_BETTER: Mapping[str, bool] = {
 DEFAULT_TEST_SIZE = 0.25
 
 Labels = npt.NDArray[Any]
+Features = npt.NDArray[Any]
+"""float64, or an object matrix of floats and text when a model has categorical features."""
 
 
 @dataclass(frozen=True)
 class Holdout:
     """A train/test split of one data set."""
 
-    x_train: FloatArray
-    x_test: FloatArray
+    x_train: Features
+    x_test: Features
     y_train: Labels
     y_test: Labels
 
 
 def split_holdout(
-    x: FloatArray, y: Labels, task: Task, *, test_size: float = DEFAULT_TEST_SIZE, seed: int
+    x: Features, y: Labels, task: Task, *, test_size: float = DEFAULT_TEST_SIZE, seed: int
 ) -> Holdout:
     """A seeded split, stratified by class for classification so both sides see every class."""
     try:
@@ -78,7 +80,7 @@ def split_holdout(
     return Holdout(x_train, x_test, y_train, y_test)
 
 
-def score(model: Any, x: FloatArray, y: Labels, task: Task) -> dict[str, float]:
+def score(model: Any, x: Features, y: Labels, task: Task) -> dict[str, float]:
     """Score a fitted model on ``x``, ``y`` with the metrics of its task."""
     predicted = model.predict(x)
     if task == "regression":

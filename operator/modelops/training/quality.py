@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from modelops.artifacts import Task
-from modelops.training.data import FloatArray, Target
+from modelops.training.data import Target, missing_mask
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def check_schema(columns: Collection[str], features: Sequence[str]) -> QualityRe
 
 def check_data(
     features: Sequence[str],
-    matrix: FloatArray,
+    matrix: npt.NDArray[Any],
     target: Target,
     task: Task,
     limits: QualityLimits,
@@ -75,7 +76,7 @@ def check_data(
     if rows == 0:
         return QualityReport(("the data has no rows",))
 
-    missing_share = np.isnan(matrix).mean(axis=0)
+    missing_share = missing_mask(matrix).mean(axis=0)
     worst = [
         f"{name} {share:.0%}"
         for name, share in zip(features, missing_share.tolist(), strict=True)

@@ -14,7 +14,7 @@ import logging
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from modelops.artifacts import (
     METADATA_FILE,
@@ -78,10 +79,12 @@ class Dataset:
     features: tuple[str, ...]
     target: str
     task: Task
-    x: csvdata.FloatArray
+    x: npt.NDArray[Any]
+    """float64, or an object matrix (floats and text) when some features are categorical."""
     y: Labels
     sha256: str
     uri: str | None = None
+    categorical: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,14 @@ def train(config: TrainConfig) -> TrainingResult:
         params: Params = dict(meta.params) if recipe.name == meta.estimator else {}
         build(recipe, params, config.seed)  # validates the parameters before any data is read
         identity = run_identity(
-            data_sha256, recipe, params, config.seed, config.test_size, meta.features, meta.target
+            data_sha256,
+            recipe,
+            params,
+            config.seed,
+            config.test_size,
+            meta.features,
+            meta.target,
+            meta.categorical_features,
         )
         stored = existing_record(root, version, identity)
         if stored is not None:
@@ -123,6 +133,7 @@ def train(config: TrainConfig) -> TrainingResult:
             meta.target,
             meta.task,
             config.limits,
+            categorical=meta.categorical_features,
             sha256=data_sha256,
             uri=config.data_uri,
             text_labels=_learned_text_labels(champion.estimator),
@@ -155,11 +166,6 @@ def load_champion(uri: str, workdir: Path) -> LoadedModel:
         raise BaseModelError(f"cannot load the base model {uri}: {exc}") from exc
     meta = champion.metadata
     log.info("Loaded champion %s (%s, %s) from %s", meta.version, meta.estimator, meta.task, uri)
-    if meta.categorical_features:
-        raise BaseModelError(
-            f"the base model has categorical features {meta.categorical_features}; the trainer "
-            "retrains numeric features only"
-        )
     return champion
 
 
@@ -170,6 +176,7 @@ def load_dataset(
     task: Task,
     limits: QualityLimits,
     *,
+    categorical: Sequence[str] = (),
     sha256: str,
     uri: str,
     text_labels: bool = False,
@@ -186,19 +193,29 @@ def load_dataset(
     if not schema.passed:
         raise QualityGateError(schema.message)
     regression = task == "regression"
+    numeric = [name for name in features if name not in categorical]
     table = csvdata.read_csv(
         path,
-        numeric=[*features, target] if regression else features,
-        text=[] if regression else [target],
+        numeric=[*numeric, target] if regression else numeric,
+        text=[*categorical] if regression else [*categorical, target],
         max_rows=limits.max_rows,
     )
-    x = csvdata.feature_matrix(table, features)
+    x = csvdata.feature_matrix(table, features, categorical)
     y = csvdata.target_column(table, target, task, text_labels=text_labels)
     report = check_data(features, x, y, task, limits)
     if not report.passed:
         raise QualityGateError(report.message)
     log.info("Read %d rows x %d features from %s", table.rows, len(features), path.name)
-    return Dataset(tuple(features), target, task, x[y.present], y.values[y.present], sha256, uri)
+    return Dataset(
+        tuple(features),
+        target,
+        task,
+        x[y.present],
+        y.values[y.present],
+        sha256,
+        uri,
+        tuple(categorical),
+    )
 
 
 def fit_candidate(
@@ -215,7 +232,13 @@ def fit_candidate(
     from modelops.drift import build_profile
 
     holdout = split_holdout(dataset.x, dataset.y, dataset.task, test_size=test_size, seed=seed)
-    pipeline = build(recipe, params, seed)
+    pipeline = build(
+        recipe,
+        params,
+        seed,
+        n_features=len(dataset.features),
+        categorical=[dataset.features.index(name) for name in dataset.categorical],
+    )
     started = time.perf_counter()
     pipeline.fit(holdout.x_train, holdout.y_train)
     log.info(
@@ -239,7 +262,7 @@ def fit_candidate(
         _brief(baseline) or "not scored",
         len(holdout.y_test),
     )
-    profile = build_profile(holdout.x_train, dataset.features)
+    profile = build_profile(holdout.x_train, dataset.features, categorical=dataset.categorical)
     classes = getattr(pipeline, "classes_", None)
     metadata = ModelMetadata(
         version=version,
@@ -247,6 +270,7 @@ def fit_candidate(
         estimator=recipe.name,
         params=recipe_params(recipe, pipeline),
         features=list(dataset.features),
+        categorical_features=list(dataset.categorical),
         target=dataset.target,
         task=dataset.task,
         classes=None if classes is None else np.asarray(classes).tolist(),
@@ -281,6 +305,7 @@ def run_identity(
     test_size: float,
     features: list[str],
     target: str,
+    categorical: Sequence[str] = (),
 ) -> str:
     """SHA-256 of every input that decides the model, so a re-run can be told from a clash."""
     document = {
@@ -290,6 +315,7 @@ def run_identity(
         "seed": seed,
         "test_size": test_size,
         "features": features,
+        "categorical": list(categorical),
         "target": target,
         "task": recipe.task,
     }
