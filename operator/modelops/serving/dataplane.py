@@ -81,7 +81,6 @@ class DataPlane:
         version: str,
         max_rows: int,
         metrics: ServingMetrics,
-        count_feature_bins: bool = True,
     ) -> None:
         self.loaded = loaded
         self.estimator = loaded.estimator
@@ -90,7 +89,6 @@ class DataPlane:
         self.version = version
         self.max_rows = max_rows
         self.metrics = metrics
-        self.count_feature_bins = count_feature_bins
         meta = loaded.metadata
         categorical = set(meta.categorical_features)
         self.layout = FeatureLayout(
@@ -182,11 +180,7 @@ class DataPlane:
 
     def count(self, features: np.ndarray) -> None:
         """Count served rows into the metrics: rows, and every value into its profile bin."""
-        rows = features.shape[0]
-        if self.count_feature_bins:
-            self.metrics.observe_rows(self.profile.bin_counts(features), rows)
-        else:
-            self.metrics.rows += rows
+        self.metrics.observe_rows(features)
 
     def encode(self, prepared: Prepared, arrays: list[np.ndarray]) -> bytes:
         """The response body for a request and its predicted arrays (in ``prepared.outputs``)."""

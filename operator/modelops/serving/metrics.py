@@ -1,8 +1,10 @@
 """Prometheus metrics of the server, in their own registry, kept as plain numbers until a scrape.
 
-A request only adds to Python ints and one numpy array (the feature-bin counts); the metric
-families are built at scrape time by a custom collector. Per-request ``Counter.labels().inc()``
-calls for every feature bin would cost more than the prediction itself.
+A request only adds to Python ints and appends its feature matrix to a pending list; pending rows
+are binned in bulk into one numpy array (``Profile.bin_counts``) every few thousand rows and before
+every scrape, and the metric families are built at scrape time by a custom collector.
+Per-request ``Counter.labels().inc()`` calls for every feature bin would cost more than the
+prediction itself.
 
 Names (binding, see DESIGN.md): ``modelops_inference_requests_total{model,version,code}``,
 ``modelops_inference_request_duration_seconds``, ``modelops_inference_rows_total``,
@@ -25,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from modelops.drift import Profile
+from modelops.serving.binning import NumericBulkBinner
 
 #: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
 LATENCY_BUCKETS = (
@@ -46,6 +49,10 @@ LATENCY_BUCKETS = (
 )
 
 
+#: Pending served rows are binned once this many have gathered (and whenever metrics are read).
+FLUSH_ROWS = 4096
+
+
 class ServingMetrics(Collector):
     """Counters of one served model; every method runs in the event-loop thread."""
 
@@ -57,6 +64,8 @@ class ServingMetrics(Collector):
         info: Mapping[str, str],
         *,
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
+        count_bins: bool = True,
+        flush_rows: int = FLUSH_ROWS,
     ) -> None:
         self.model = model
         self.version = version
@@ -68,6 +77,12 @@ class ServingMetrics(Collector):
         self.latency_sum = 0.0
         self.rows = 0
         self.feature_bins = np.zeros((len(profile.features), profile.max_bins), dtype=np.int64)
+        self.count_bins = count_bins
+        self.flush_rows = flush_rows
+        self.pending: list[np.ndarray] = []
+        self.pending_rows = 0
+        numeric = all(feature.kind == "numeric" for feature in profile.features)
+        self.numeric_binner = NumericBulkBinner(profile) if numeric else None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -78,10 +93,31 @@ class ServingMetrics(Collector):
         self.bucket_counts[bisect_left(self.buckets, seconds)] += 1
         self.latency_sum += seconds
 
-    def observe_rows(self, counts: np.ndarray, rows: int) -> None:
-        """Add one batch: its per-feature bin counts (``Profile.bin_counts``) and row count."""
-        self.feature_bins += counts
+    def observe_rows(self, features: np.ndarray) -> None:
+        """Count one batch of served rows (``[rows, features]`` in profile order).
+
+        The rows are binned in bulk, at the latest when metrics are read: binning thousands of
+        rows at once costs a fraction per row of binning each request on its own.
+        """
+        rows = features.shape[0]
         self.rows += rows
+        if not self.count_bins:
+            return
+        self.pending.append(features)
+        self.pending_rows += rows
+        if self.pending_rows >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin every pending row into :attr:`feature_bins` (``Profile.bin_counts``)."""
+        if not self.pending:
+            return
+        pending = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+        self.pending, self.pending_rows = [], 0
+        if self.numeric_binner is not None and pending.dtype.kind == "f":
+            self.feature_bins += self.numeric_binner.bin_counts(pending)
+        else:
+            self.feature_bins += self.profile.bin_counts(pending)
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
@@ -124,6 +160,7 @@ class ServingMetrics(Collector):
             "(bin = index in the profile's bin layout).",
             labels=["model", "version", "feature", "bin"],
         )
+        self.flush()
         counts = self.feature_bins.tolist()
         for feature, row in zip(self.profile.features, counts, strict=True):
             for index in range(feature.n_bins):

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -79,16 +80,34 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         "format": "pickle" if loaded.unsafe else "skops",
         "uri": settings.model_uri,
     }
-    metrics = ServingMetrics(settings.name, version, loaded.profile, info)
+    metrics = ServingMetrics(
+        settings.name, version, loaded.profile, info, count_bins=settings.count_feature_bins
+    )
     dataplane = DataPlane(
         loaded,
         name=settings.name,
         version=version,
         max_rows=settings.max_rows,
         metrics=metrics,
-        count_feature_bins=settings.count_feature_bins,
     )
     return ServingApp(dataplane, max_request_bytes=settings.max_request_bytes)
+
+
+def uvicorn_config(app: Any, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
+    """uvicorn as the server runs it (the benchmark's floor uses the very same settings)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="auto",  # uvloop
+        http="auto",  # httptools
+        lifespan="off",
+        access_log=access_log,
+        log_config=None,  # logs.configure_logging owns the handlers
+        server_header=False,
+        proxy_headers=False,  # no proxy in front of a pod; saves a middleware per request
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
 
 
 def serve(settings: ServeSettings) -> int:
@@ -122,19 +141,7 @@ def serve(settings: ServeSettings) -> int:
         # The config is per thread: this covers the event-loop thread (worker threads use
         # DataPlane.predict_in_thread).
         sklearn.set_config(assume_finite=True)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            loop="auto",
-            http="auto",
-            lifespan="off",
-            access_log=settings.access_log,
-            log_config=None,
-            server_header=False,
-            proxy_headers=False,  # no proxy in front of a pod; saves a middleware per request
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        config = uvicorn_config(app, settings.host, settings.port, access_log=settings.access_log)
         server = DrainingServer(config)
         server.run()
         if not server.started:
