@@ -39,6 +39,16 @@ class RealisticKubernetes(kmock.KubernetesEmulator):
 
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000), init=False)
     namespaces: set[str] = attrs.field(factory=lambda: {"default"})
+    lost_writes: list[Any] = attrs.field(factory=list)
+    """Predicates on requests: the first write one matches fails with a 500 *before* it is
+    stored (a KMock reaction cannot do that: the emulator stores the object regardless)."""
+
+    def lose_next_write(self, predicate: Any) -> list[Any]:
+        """Make the next write matching ``predicate`` fail unstored; returns a list that gets the
+        lost request appended (so the test can wait for it)."""
+        lost: list[Any] = []
+        self.lost_writes.append((predicate, lost))
+        return lost
 
     async def __call__(self, raw_request: Any) -> Any:
         # KMock 0.8 cannot parse the cluster-scoped /api/v1/namespaces, which Kopf lists and
@@ -81,6 +91,14 @@ class RealisticKubernetes(kmock.KubernetesEmulator):
 
     async def _handle(self, request: Any) -> Any:
         deleted_uid: str | None = None
+        for fault in list(self.lost_writes):
+            predicate, lost = fault
+            if request.action in WRITE_ACTIONS and predicate(request):
+                self.lost_writes.remove(fault)
+                lost.append(request)
+                raise kmock.KubernetesError(
+                    status=500, reason="InternalError", message="injected: write lost"
+                )
         if (
             request.resource is not None
             and request.action == enums.action.UPDATE

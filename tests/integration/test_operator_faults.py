@@ -1,0 +1,185 @@
+"""API faults: 500s on list, watches ending in 410 or silently, a crash between the Job's
+creation and the status update, an unreachable drift source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kmock as kmock_lib
+import pytest
+from kmock_emulator import (
+    KubeClient,
+    RealisticKubernetes,
+    RunningOperator,
+    condition,
+    declare_resources,
+    point_clients_at,
+)
+from operator_support import (
+    Artifacts,
+    Process,
+    endpoint_slice,
+    free_port,
+    make_artifacts,
+    send_rows,
+    start_model_server,
+)
+from test_operator_driftpolicy import (
+    SETTINGS,
+    drift_policy,
+    model_deployment,
+    retraining_jobs,
+    start_serving,
+    status_of,
+    wait_baseline,
+)
+
+pytestmark = pytest.mark.integration
+NS = "ml"
+MODEL_DEPLOYMENTS = kmock_lib.resource("modelops.dev", "v1alpha1", "modeldeployments")
+DRIFT_POLICIES = kmock_lib.resource("modelops.dev", "v1alpha1", "driftpolicies")
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    return make_artifacts(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture(scope="module")
+def server(artifacts: Artifacts) -> Iterator[Process]:
+    process = start_model_server(artifacts.model_uri, "iris", artifacts.root / "server.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def kmock_options() -> dict[str, Any]:
+    return {"cls": RealisticKubernetes}
+
+
+@pytest.fixture
+async def api(kmock: Any, tmp_path: Path) -> Any:
+    declare_resources(kmock)
+    kmock.namespaces.add(NS)
+    point_clients_at(str(kmock.url), tmp_path)
+    client = KubeClient(str(kmock.url), NS)
+    yield client
+    await client.close()
+
+
+def once(payload: Any, when: Callable[[Any], bool] = lambda _: True) -> Callable[[Any], Any]:
+    """A reaction that answers ``payload`` to the first request for which ``when`` holds; every
+    other request goes on to the emulator (KMock treats NotImplementedError as "not mine, but
+    stay active", while returning None would disable the reaction for good)."""
+    fired: list[bool] = []
+
+    def react(request: Any) -> Any:
+        if fired or not when(request):
+            raise NotImplementedError
+        fired.append(True)
+        return payload
+
+    react.fired = fired  # type: ignore[attr-defined]
+    return react
+
+
+SERVER_ERROR = kmock_lib.KubernetesError(status=500, reason="InternalError", message="injected")
+GONE = {
+    "type": "ERROR",
+    "object": {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Failure",
+        "code": 410,
+        "reason": "Expired",
+        "message": "too old resource version",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("action", "payload"),
+    [
+        ("list", SERVER_ERROR),
+        ("watch", (GONE,)),
+        ("watch", (b"",)),
+    ],
+    ids=["list-500", "watch-410", "watch-closed-silently"],
+)
+async def test_operator_recovers_from_api_faults(
+    api: KubeClient, kmock: Any, artifacts: Artifacts, action: str, payload: Any
+) -> None:
+    reaction = once(payload)
+    kmock[action, MODEL_DEPLOYMENTS] << reaction
+    async with RunningOperator(SETTINGS, NS):
+        await api.create("modeldeployments", model_deployment(artifacts))
+        await api.wait_for("deployments", "iris", lambda d: d is not None, timeout=30)
+        await api.roll_out("iris")
+        ready = await api.wait_for(
+            "modeldeployments", "iris", lambda m: status_of(m).get("phase") == "Ready"
+        )
+        assert condition(ready, "Ready")["status"] == "True"
+    assert reaction.fired  # type: ignore[attr-defined]
+
+
+async def test_crash_between_job_creation_and_status_update(
+    api: KubeClient, kmock: Any, artifacts: Artifacts, server: Process
+) -> None:
+    # The status update that would record the new Job fails, and then the operator "crashes".
+    lost_update = kmock.lose_next_write(
+        lambda request: (
+            request.subresource == "status"
+            and "lastRetraining" in ((request.data or {}).get("status") or {})
+        )
+    )
+    policy = drift_policy(
+        artifacts, trigger={"minBreachedFeatures": 2, "consecutiveEvaluations": 1}
+    )
+    async with RunningOperator(SETTINGS, NS):
+        await start_serving(api, artifacts, server)
+        await api.create("driftpolicies", policy)
+        await wait_baseline(api, "iris-drift")
+        await send_rows(server.port, "iris", artifacts.shifted[:300])
+        await api.wait_for("jobs", "", lambda _: lost_update, timeout=25)
+        (first,) = await retraining_jobs(api, "iris-drift")
+        assert (status_of(await api.get("driftpolicies", "iris-drift"))).get(
+            "lastRetraining"
+        ) is None
+
+    # A new operator process knows nothing but what is in the API.
+    async with RunningOperator(SETTINGS, NS):
+        await wait_baseline(api, "iris-drift")
+        await send_rows(server.port, "iris", artifacts.shifted[300:600])
+        adopted = await api.wait_for(
+            "driftpolicies",
+            "iris-drift",
+            lambda p: (status_of(p).get("lastRetraining") or {}).get("job"),
+            timeout=25,
+        )
+        assert adopted["status"]["lastRetraining"]["job"] == first["metadata"]["name"]
+        assert "Adopted" in condition(adopted, "Retraining")["message"]
+        assert len(await retraining_jobs(api, "iris-drift")) == 1
+
+
+async def test_unreachable_source_blocks_retraining(api: KubeClient, artifacts: Artifacts) -> None:
+    policy = drift_policy(
+        artifacts, trigger={"minBreachedFeatures": 1, "consecutiveEvaluations": 1}
+    )
+    async with RunningOperator(SETTINGS, NS):
+        await api.create("modeldeployments", model_deployment(artifacts))
+        await api.wait_for("deployments", "iris", lambda d: d is not None)
+        await api.create("endpointslices", endpoint_slice("iris", free_port()))
+        await api.create("driftpolicies", policy)
+        failed = await api.wait_for(
+            "driftpolicies",
+            "iris-drift",
+            lambda p: (condition(p, "SourceReady") or {}).get("status") == "False",
+        )
+        assert condition(failed, "SourceReady")["reason"] == "SourceUnreachable"
+        assert "no serving pod answered" in condition(failed, "SourceReady")["message"]
+        assert status_of(failed).get("lastRetraining") is None
+        assert await retraining_jobs(api, "iris-drift") == []
