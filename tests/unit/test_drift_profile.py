@@ -283,3 +283,15 @@ def test_bin_counts_rejects_wrong_shapes_and_text(numeric_profile: Profile) -> N
         numeric_profile.bin_counts(np.array([[1.0, "oops", 2.0]], dtype=object))
     counts = numeric_profile.bin_counts(np.array([[None, "1.5", 2]], dtype=object))
     assert counts[0, -1] == 1
+
+
+def test_windows_larger_than_one_chunk_count_every_row() -> None:
+    profile = build_profile(np.array([[1.0], [1.0], [2.0]]), ["k"])
+    rng = np.random.default_rng(7)
+    window = rng.choice([0.0, 1.0, 1.5, 2.0, 9.0, np.nan, np.inf], size=(140_000, 1))
+    counts = profile.bin_counts(window)
+    edges = profile.features[0].edges
+    finite = window[np.isfinite(window)]
+    expected = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+    assert counts[0, :-1].tolist() == expected.tolist()
+    assert counts[0, -1] == (~np.isfinite(window)).sum()

@@ -162,11 +162,15 @@ class Binner:
         at_or_above = np.zeros((max_edges, n_numeric), dtype=np.int64)
         finite = np.zeros(n_numeric, dtype=np.int64)
         positive_infinite = np.zeros(n_numeric, dtype=np.int64)
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, n_numeric * max_edges))
+        # Chunks stay under 65,536 rows so per-chunk tallies fit the cheap uint16 accumulator.
+        chunk = max(1, min(_CHUNK_ELEMENTS // max(1, n_numeric * max_edges), 65_535))
+        above = np.empty((min(chunk, rows), max_edges, n_numeric), dtype=np.bool_)
         for start in range(0, rows, chunk):
             block = values[start : start + chunk]
-            at_or_above += np.count_nonzero(block[:, None, :] >= self.edges_by_edge, axis=0)
-            finite += np.count_nonzero(np.isfinite(block), axis=0)
+            flags = above[: block.shape[0]]
+            np.greater_equal(block[:, None, :], self.edges_by_edge, out=flags)
+            at_or_above += np.add.reduce(flags.view(np.uint8), axis=0, dtype=np.uint16)
+            finite += np.add.reduce(np.isfinite(block).view(np.uint8), axis=0, dtype=np.uint16)
             positive_infinite += np.count_nonzero(block == np.inf, axis=0)
         # +inf is >= every edge but belongs to the missing bin; NaN and -inf are >= none.
         at_or_above -= positive_infinite

@@ -255,15 +255,17 @@ def _quantile_edges(finite: NDArray[np.float64], bins: int) -> NDArray[np.float6
     When the top quantile is the maximum itself, one more edge above it keeps larger values apart
     (for a constant feature: bins below, equal to and above the constant).
     """
-    quantiles = np.unique(np.quantile(finite, np.arange(1, bins) / bins))
-    distinct = np.unique(finite)
-    position = np.searchsorted(distinct, quantiles)
-    on_value = distinct[np.minimum(position, distinct.size - 1)] == quantiles
-    below = distinct[np.maximum(position - 1, 0)]
+    ordered = np.sort(finite)
+    quantiles = np.unique(np.quantile(ordered, np.arange(1, bins) / bins))
+    # ordered[position - 1] is the largest value below each quantile: its smaller neighbour.
+    position = np.searchsorted(ordered, quantiles)
+    on_value = ordered[np.minimum(position, ordered.size - 1)] == quantiles
+    below = ordered[np.maximum(position - 1, 0)]
     edges = np.unique(np.where(on_value & (position > 0), (below + quantiles) / 2, quantiles))
-    top = distinct[-1]
+    top = ordered[-1]
     if quantiles[-1] >= top:
-        above = top + (top - distinct[-2]) / 2 if distinct.size > 1 else top
+        top_start = int(np.searchsorted(ordered, top))
+        above = top + (top - ordered[top_start - 1]) / 2 if top_start > 0 else top
         if not above > top or not np.isfinite(above):
             above = np.nextafter(top, np.inf)
         edges = np.append(edges, above)
