@@ -203,3 +203,24 @@ def test_wasserstein_can_be_left_in_feature_units(profile: Profile) -> None:
     std = profile.feature("x").std
     assert scaled.scores["wasserstein"] == pytest.approx(raw.scores["wasserstein"] / std)
     assert raw.scores["wasserstein"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_single_category_feature_scores_zero_until_something_else_arrives() -> None:
+    profile = build_profile(np.array([["only"]] * 500, dtype=object), ["c"], categorical=["c"])
+    same = compute_drift(profile, profile.bin_counts(np.array([["only"]] * 100, dtype=object)))
+    assert same.features[0].scores == {"psi": 0.0, "js": 0.0, "chi2": 0.0}
+    mixed = np.array([["only"]] * 90 + [["new"]] * 5 + [[None]] * 5, dtype=object)
+    changed = compute_drift(profile, profile.bin_counts(mixed)).features[0]
+    assert set(changed.breached_metrics) == {"psi", "js", "chi2"}
+
+
+def test_nan_and_inf_count_as_missing_and_are_drift_when_frequent(profile: Profile) -> None:
+    data = window(np.random.default_rng(14))
+    data[:3, 0] = np.nan
+    data[3:5, 0] = np.inf
+    few = compute_drift(profile, profile.bin_counts(data))
+    assert profile.bin_counts(data)[0, profile.feature("x").missing_bin] == 5
+    assert not few.drifted  # 0.5 % missing values is not drift at the default thresholds
+    data[:200, 0] = -np.inf
+    many = compute_drift(profile, profile.bin_counts(data)).feature("x")
+    assert {"psi", "ks", "js"} <= set(many.breached_metrics)
