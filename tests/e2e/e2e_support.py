@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,27 +90,31 @@ def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float, every:
 @contextmanager
 def port_forward(namespace: str, target: str, port: int) -> Iterator[str]:
     """`kubectl port-forward` to a free local port on 127.0.0.1; yields the base URL."""
-    process = subprocess.Popen(
-        ["kubectl", "port-forward", "-n", namespace, target, f":{port}", "--address=127.0.0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if match is None:
-            stderr = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"kubectl port-forward {target} failed: {line}{stderr}")
-        yield f"http://127.0.0.1:{match[1]}"
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        process = subprocess.Popen(
+            ["kubectl", "port-forward", "-n", namespace, target, f":{port}", "--address=127.0.0.1"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            match = re.search(r"127\.0\.0\.1:(\d+)", line)
+            if match is None:
+                process.wait(timeout=10)
+                errors.seek(0)
+                raise AssertionError(f"kubectl port-forward {target} failed: {errors.read()}")
+            # kubectl logs a line per connection: keep reading so that its pipe never fills up.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            yield f"http://127.0.0.1:{match[1]}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
