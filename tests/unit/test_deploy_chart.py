@@ -219,3 +219,14 @@ def test_values_defaults_match_the_schema_and_copies_stay_independent() -> None:
     chart = helm_python.Chart.load(CHART)
     chart.validate_schema(copy.deepcopy(chart.values))
     assert chart.metadata["name"] == "modelops"
+
+
+def test_notes_say_what_to_do_next_and_that_crds_are_not_upgraded() -> None:
+    for values in ({}, {"operator": {"watchNamespaces": ["ml"]}}):
+        notes = helm_python.Chart.load(CHART).render(values, name="mo", namespace="ops")[
+            "modelops/templates/NOTES.txt"
+        ]
+        assert "rollout status deployment/mo-modelops-operator" in notes
+        assert "never" in notes
+        assert "upgrades or deletes them" in notes
+    assert "The operator watches: ml." in notes
