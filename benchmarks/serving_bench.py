@@ -329,47 +329,56 @@ def check_answers(server: Server, body: bytes, expected: list[Any]) -> None:
         raise RuntimeError(f"{server.name} predicted {got[:5]}..., expected {expected[:5]}...")
 
 
-def bench_server(
-    server: Server,
-    bodies: dict[int, bytes],
-    expected: dict[int, list[Any]],
-    duration: float,
-    workdir: Path,
-) -> tuple[list[Result], float]:
+def measure(
+    server: Server, body: bytes, rows: int, concurrency: int, duration: float, workdir: Path
+) -> Result:
+    """One wrk run against one server, with the CPU the server (and its workers) used."""
     url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
-    for rows, body in bodies.items():
-        check_answers(server, body, expected[rows])
-    run_wrk(url, bodies[1], 32, min(2.0, duration), workdir)  # warm-up
-    results = []
-    for rows, body in bodies.items():
-        for concurrency in CONCURRENCY:
-            before = cpu_seconds(server.process.pid)
-            started = time.monotonic()
-            figures = run_wrk(url, body, concurrency, duration, workdir)
-            elapsed = time.monotonic() - started
-            cores = (cpu_seconds(server.process.pid) - before) / elapsed
-            results.append(
-                Result(
-                    server.name,
-                    rows,
-                    concurrency,
-                    figures["rps"],
-                    figures["p50"],
-                    figures["p99"],
-                    cores,
-                    int(figures["errors"]),
-                    int(figures["requests"]),
-                )
-            )
-            print(format_result(results[-1]), flush=True)
-    return results, peak_rss_mib(server.process.pid)
+    before = cpu_seconds(server.process.pid)
+    started = time.monotonic()
+    figures = run_wrk(url, body, concurrency, duration, workdir)
+    elapsed = time.monotonic() - started
+    cores = (cpu_seconds(server.process.pid) - before) / elapsed
+    return Result(
+        server.name,
+        rows,
+        concurrency,
+        figures["rps"],
+        figures["p50"],
+        figures["p99"],
+        cores,
+        int(figures["errors"]),
+        int(figures["requests"]),
+    )
+
+
+def median_result(runs: list[Result]) -> Result:
+    """The median of repeated runs of one scenario (errors and requests summed)."""
+
+    def med(values: list[float]) -> float:
+        return float(np.median(values))
+
+    first = runs[0]
+    return Result(
+        first.server,
+        first.rows,
+        first.concurrency,
+        med([r.requests_per_second for r in runs]),
+        med([r.p50_ms for r in runs]),
+        med([r.p99_ms for r in runs]),
+        med([r.cpu_cores for r in runs]),
+        sum(r.errors for r in runs),
+        sum(r.requests for r in runs),
+    )
 
 
 def format_result(r: Result) -> str:
+    cpu_us = r.cpu_cores * 1e6 / r.requests_per_second if r.requests_per_second else 0.0
     return (
         f"  {r.server:<13} rows={r.rows:<3} conc={r.concurrency:<3}"
         f" {r.requests_per_second:>9.0f} req/s"
-        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  cpu {r.cpu_cores:4.2f} cores"
+        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+        f"  cpu {r.cpu_cores:4.2f} cores = {cpu_us:6.0f} us/request"
         + (f"  ERRORS {r.errors}" if r.errors else "")
     )
 
@@ -490,22 +499,22 @@ def print_summary(report: Report) -> None:
             )
         for rows in ROW_COUNTS:
             for concurrency in CONCURRENCY:
-                on, off = (
-                    report.get("ours", rows, concurrency),
-                    report.get("ours-no-bins", rows, concurrency),
-                )
+                on = report.get("ours", rows, concurrency)
+                off = report.get("ours-no-bins", rows, concurrency)
                 if on and off:
-                    cost = 1 - on.requests_per_second / off.requests_per_second
+                    on_us = on.cpu_cores * 1e6 / on.requests_per_second
+                    off_us = off.cpu_cores * 1e6 / off.requests_per_second
                     print(
-                        f"  end to end rows={rows:<3} conc={concurrency:<3} with counting"
-                        f" {on.requests_per_second:.0f} vs without {off.requests_per_second:.0f}"
-                        f" req/s: {cost:+.1%} (noise is a few %)"
+                        f"  end to end rows={rows:<3} conc={concurrency:<3} server CPU per request"
+                        f" with counting {on_us:5.0f} us, without {off_us:5.0f} us:"
+                        f" {(on_us - off_us) / on_us:+.1%} (noisy on a shared machine)"
                     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per scenario")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per scenario and server")
     parser.add_argument("--skip-mlserver", action="store_true", help="only ours and the floor")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--run-ours", type=Path, help=argparse.SUPPRESS)
@@ -541,15 +550,42 @@ def main(argv: list[str] | None = None) -> int:
                 ("mlserver", lambda: start_mlserver("mlserver", model_dir, workdir, None)),
                 ("mlserver-pw0", lambda: start_mlserver("mlserver-pw0", model_dir, workdir, 0)),
             ]
-        print(f"Each scenario: {args.duration:g} s of wrk; server on CPU 0, wrk on CPU 1.")
-        for name, starter in starters:
-            server = starter()
-            try:
-                results, rss = bench_server(server, bodies, expected, args.duration, workdir)
-            finally:
+        print(
+            f"Each scenario: {args.duration:g} s of wrk, {args.rounds} rounds with the servers"
+            " interleaved (medians below); server on CPU 0, wrk on CPU 1.",
+            flush=True,
+        )
+        servers: list[Server] = []
+        try:
+            for _name, starter in starters:
+                servers.append(starter())
+            for server in servers:
+                for rows, body in bodies.items():
+                    check_answers(server, body, expected[rows])
+                url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
+                run_wrk(url, bodies[1], 32, 2, workdir)  # warm-up
+            runs: dict[tuple[str, int, int], list[Result]] = {}
+            for round_index in range(args.rounds):
+                order = (
+                    servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
+                )
+                for rows, body in bodies.items():
+                    for concurrency in CONCURRENCY:
+                        for server in order:
+                            result = measure(
+                                server, body, rows, concurrency, args.duration, workdir
+                            )
+                            runs.setdefault((server.name, rows, concurrency), []).append(result)
+                            print(format_result(result), flush=True)
+            for server in servers:
+                report.peak_rss_mib[server.name] = peak_rss_mib(server.process.pid)
+        finally:
+            for server in servers:
                 stop(server)
-            report.results += results
-            report.peak_rss_mib[name] = rss
+        report.results = [median_result(r) for r in runs.values()]
+        print("\nMedians:")
+        for result in report.results:
+            print(format_result(result))
         report.counting = counting_cost(model_dir, X)
     print_summary(report)
     if args.json:
