@@ -51,3 +51,4 @@ def configure_logging(level: str = "INFO", *, access_log: bool = False) -> None:
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = not access_log
+    logging.captureWarnings(True)  # e.g. scikit-learn's version warnings, as JSON lines too
