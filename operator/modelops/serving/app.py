@@ -74,11 +74,8 @@ class ServingApp:
         try:
             if route is None:
                 route = self._parse_route(path)
-            if route == INFER:
-                if method != "POST":
-                    raise MethodNotAllowedError(f"{path} takes POST", ("POST",))
-                await self._infer(scope, receive, send)
-                return
+            if route == INFER:  # POST was served above
+                raise MethodNotAllowedError(f"{path} takes POST", ("POST",))
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowedError(f"{path} takes GET", ("GET", "HEAD"))
             await self._get(route, send)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path_segment(text: str) -> str:
+    """A model name or version: one URL path segment of plain characters."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)"
+        )
+    return text
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -57,11 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--name",
+        type=_path_segment,
         default=_env("MODELOPS_MODEL_NAME", "model"),
         help="model name in V2 paths (env MODELOPS_MODEL_NAME, default: model)",
     )
     parser.add_argument(
         "--model-version",
+        type=_path_segment,
         default=_env("MODELOPS_MODEL_VERSION"),
         help="version label (env MODELOPS_MODEL_VERSION, default: metadata.json's version)",
     )
