@@ -11,6 +11,8 @@ the edges, infinities and NaN. Anything else (categorical features, object matri
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from modelops.drift import Profile
@@ -43,12 +45,18 @@ class NumericBulkBinner:
         finite = np.zeros(self.n_features, dtype=np.int64)
         for start in range(0, rows, _CHUNK_ROWS):
             block = values[start : start + _CHUNK_ROWS]
-            width = -(-block.shape[0] // 8) * 8  # padded to whole 8-byte words, with NaN
-            columns = np.full((self.n_features, width), np.nan)
-            columns[:, : block.shape[0]] = block.T
-            is_finite = np.isfinite(columns)
-            finite += np.count_nonzero(is_finite, axis=1)
-            if not is_finite[:, : block.shape[0]].all():
+            n = block.shape[0]
+            width = -(-n // 8) * 8  # padded to whole 8-byte words, with NaN
+            columns = np.empty((self.n_features, width))
+            columns[:, :n] = block.T
+            columns[:, n:] = np.nan
+            with np.errstate(invalid="ignore", over="ignore"):
+                total = float(block.sum())
+            if math.isfinite(total):  # a finite sum: no NaN and no infinity among the values
+                finite += n
+            else:
+                is_finite = np.isfinite(columns)
+                finite += np.count_nonzero(is_finite, axis=1)
                 columns[~is_finite] = np.nan  # NaN compares false with every edge
             if self.max_edges:
                 at_or_above += _count_true(np.greater_equal(columns[:, None, :], self.edges))
