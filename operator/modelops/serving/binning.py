@@ -17,8 +17,10 @@ import numpy as np
 
 from modelops.drift import Profile
 
-#: Rows compared per chunk (a multiple of 8: bytes are counted eight at a time).
-_CHUNK_ROWS = 8192
+#: Rows compared per chunk (a multiple of 8: bytes are counted eight at a time). Measured with
+#: numpy 2.4 on 20 features x 9 edges: 0.015 us per row at 3072-4096 rows, 0.09 us below 3072
+#: (numpy then iterates the broadcast the slow way) and 0.023 us above 4096 (out of cache).
+_CHUNK_ROWS = 4096
 
 
 class NumericBulkBinner:
@@ -36,30 +38,47 @@ class NumericBulkBinner:
             edges[row, : len(feature.edges)] = feature.edges
         # Padding edges are +inf: no finite value reaches them (non-finite values become NaN).
         self.edges = edges[:, :, None]
+        self._scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reused chunk buffers: values by column, comparison flags, popcounts."""
+        if self._scratch is None:
+            shape = (self.n_features, self.max_edges)
+            self._scratch = (
+                np.empty((self.n_features, _CHUNK_ROWS)),
+                np.empty((*shape, _CHUNK_ROWS), dtype=bool),
+                np.empty((*shape, _CHUNK_ROWS // 8), dtype=np.uint8),
+            )
+        return self._scratch
 
     def bin_counts(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (rows x features)
-        """Counts of shape ``(n_features, max_bins)``, equal to ``Profile.bin_counts(X)``."""
+        """Counts of shape ``(n_features, max_bins)``, equal to ``Profile.bin_counts(X)``.
+
+        Not thread-safe (it reuses its buffers): the server calls it from the event loop only.
+        """
         values = np.asarray(X, dtype=np.float64)
         rows = values.shape[0]
         at_or_above = np.zeros((self.n_features, self.max_edges), dtype=np.int64)
         finite = np.zeros(self.n_features, dtype=np.int64)
+        columns, flags, bit_counts = self._buffers()
         for start in range(0, rows, _CHUNK_ROWS):
             block = values[start : start + _CHUNK_ROWS]
             n = block.shape[0]
             width = -(-n // 8) * 8  # padded to whole 8-byte words, with NaN
-            columns = np.empty((self.n_features, width))
-            columns[:, :n] = block.T
-            columns[:, n:] = np.nan
+            chunk = columns[:, :width]
+            chunk[:, :n] = block.T
+            chunk[:, n:] = np.nan
             with np.errstate(invalid="ignore", over="ignore"):
                 total = float(block.sum())
             if math.isfinite(total):  # a finite sum: no NaN and no infinity among the values
                 finite += n
             else:
-                is_finite = np.isfinite(columns)
+                is_finite = np.isfinite(chunk)
                 finite += np.count_nonzero(is_finite, axis=1)
-                columns[~is_finite] = np.nan  # NaN compares false with every edge
+                chunk[~is_finite] = np.nan  # NaN compares false with every edge
             if self.max_edges:
-                at_or_above += _count_true(np.greater_equal(columns[:, None, :], self.edges))
+                ge = np.greater_equal(chunk[:, None, :], self.edges, out=flags[:, :, :width])
+                at_or_above += _count_true(ge, bit_counts[:, :, : width // 8])
         counts = np.zeros((self.n_features, self.max_bins), dtype=np.int64)
         tallies = np.concatenate(
             [finite[:, None], at_or_above, np.zeros((self.n_features, 1), np.int64)], axis=1
@@ -69,11 +88,12 @@ class NumericBulkBinner:
         return counts
 
 
-def _count_true(flags: np.ndarray) -> np.ndarray:
-    """Trues along the last axis (whose length is a multiple of 8)."""
+def _count_true(flags: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Trues along the last axis (whose length is a multiple of 8); ``out`` is scratch space
+    of ``uint8`` with an eighth of that length."""
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
         # Each True is one byte 0x01: the popcount of 8-byte words counts eight at once.
         words = flags.view(np.uint64)
-        return np.asarray(np.bitwise_count(words).sum(axis=-1, dtype=np.int64))
+        return np.asarray(np.bitwise_count(words, out=out).sum(axis=-1, dtype=np.int64))
     counted: np.ndarray = np.count_nonzero(flags, axis=-1)
     return counted
