@@ -39,6 +39,12 @@ class RealisticKubernetes(kmock.KubernetesEmulator):
 
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000), init=False)
     namespaces: set[str] = attrs.field(factory=lambda: {"default"})
+    history_limit: int | None = None
+    """Keep only this many requests in KMock's own history (None: all). KMock 0.8 matches every
+    request against its whole history, which is quadratic; the benchmark keeps a short history
+    and reads ``journal`` instead."""
+    journal: list[Any] = attrs.field(factory=list)
+    """Every request, appended as it arrives (a plain list, cheap at any size)."""
     lost_writes: list[Any] = attrs.field(factory=list)
     """Predicates on requests: the first write one matches fails with a 500 *before* it is
     stored (a KMock reaction cannot do that: the emulator stores the object regardless)."""
@@ -90,6 +96,9 @@ class RealisticKubernetes(kmock.KubernetesEmulator):
         return None
 
     async def _handle(self, request: Any) -> Any:
+        self.journal.append(request)
+        if self.history_limit is not None and len(self._requests) > self.history_limit:
+            del self._requests[: -self.history_limit]
         deleted_uid: str | None = None
         for fault in list(self.lost_writes):
             predicate, lost = fault

@@ -1,0 +1,410 @@
+"""Operator benchmark against the KMock emulator: scale, API economy, memory, one drift cycle.
+
+    python benchmarks/operator_bench.py [--objects 200] [--rest-seconds 30]
+
+What it does and prints:
+1. Starts the KMock emulator of the integration tests (real HTTP on 127.0.0.1) in this process
+   and the operator as a separate process (`python -m modelops operator --namespace bench`).
+2. Creates N ModelDeployments, plays the Deployment controller (marks each Deployment rolled
+   out) and times until every ModelDeployment is Ready; then N DriftPolicies.
+3. Counts the API requests the operator sent: per ModelDeployment created (reads, our writes,
+   Kopf's bookkeeping writes, Events), and all writes during a rest period (target: zero).
+4. Reads the operator's peak RSS (VmHWM) at the end (target: under 200 MB).
+5. Times one drift-evaluation cycle of 50 features x 20 bins x 10 pods: scraping 10 local HTTP
+   endpoints that serve the model server's exposition text, parsing, the window, the drift
+   engine; and, as the peer measured in the same run, the same cycle's arithmetic alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.server
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+import kmock  # noqa: E402
+from kmock_emulator import (  # noqa: E402
+    RealisticKubernetes,
+    declare_resources,
+    is_write,
+    kubeconfig,
+    rbac_triple,
+)
+
+NS = "bench"
+AGENT = "modelops-bench"
+GROUP_PATH = "/apis/modelops.dev/v1alpha1"
+
+
+# --- Scale run against KMock -------------------------------------------------------------------
+
+
+def operator_requests(server: Any, since: int = 0) -> list[Any]:
+    journal = server.journal[since:]
+    return [r for r in journal if r.headers.get("User-Agent") != AGENT]
+
+
+def classify(request: Any) -> str:
+    triple = rbac_triple(request)
+    if triple is None:
+        return "discovery"
+    _verb, _group, resource = triple
+    if not is_write(request):
+        return "read"
+    if resource == "events":
+        return "event"
+    if resource in ("modeldeployments", "driftpolicies"):
+        return "kopf-bookkeeping"  # finalizer, progress and diff-base annotations
+    return "controller-write"  # children, status, Jobs
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def play_deployment_controller(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    """Mark every Deployment of the current generation as rolled out (what kube does)."""
+    while not stop.is_set():
+        listing = await client.get(f"/apis/apps/v1/namespaces/{NS}/deployments")
+        for dep in listing.json().get("items") or []:
+            meta, status = dep["metadata"], dep.get("status") or {}
+            if status.get("observedGeneration") == meta.get("generation"):
+                continue
+            replicas = dep["spec"].get("replicas", 1)
+            await client.patch(
+                f"/apis/apps/v1/namespaces/{NS}/deployments/{meta['name']}/status",
+                json={
+                    "status": {
+                        "observedGeneration": meta["generation"],
+                        "replicas": replicas,
+                        "updatedReplicas": replicas,
+                        "readyReplicas": replicas,
+                        "availableReplicas": replicas,
+                    }
+                },
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        await asyncio.sleep(0.2)
+
+
+async def count_matching(client: httpx.AsyncClient, plural: str, check: Any) -> int:
+    listing = await client.get(f"{GROUP_PATH}/namespaces/{NS}/{plural}")
+    return sum(1 for item in listing.json().get("items") or [] if check(item))
+
+
+def is_ready(md: dict[str, Any]) -> bool:
+    return (md.get("status") or {}).get("phase") == "Ready"
+
+
+def is_evaluated(policy: dict[str, Any]) -> bool:
+    conditions = (policy.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "SourceReady" for c in conditions)
+
+
+async def wait_all(
+    client: httpx.AsyncClient, plural: str, check: Any, n: int, limit: float
+) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        if await count_matching(client, plural, check) >= n:
+            return time.perf_counter() - start
+        await asyncio.sleep(0.25)
+    raise SystemExit(f"not all {n} {plural} got there within {limit}s")
+
+
+async def scale_run(objects: int, rest_seconds: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with RealisticKubernetes(history_limit=50) as server, kmock.Server(server):
+        declare_resources(server)
+        server.namespaces.add(NS)
+        workdir = Path(tempfile.mkdtemp(prefix="operator-bench-"))
+        config = workdir / "kubeconfig"
+        config.write_text(kubeconfig(str(server.url)))
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(config),
+            "MODELOPS_METRICS_PORT": "0",
+            "MODELOPS_HEALTH_PORT": "0",
+            "MODELOPS_RESYNC_SECONDS": "30",
+            "MODELOPS_DRIFT_TICK_SECONDS": "2",
+            "MODELOPS_SCRAPE_TIMEOUT_SECONDS": "1",
+        }
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        log = (workdir / "operator.log").open("wb")
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "modelops", "operator", "--namespace", NS],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        stop = asyncio.Event()
+        controller: asyncio.Task[None] | None = None
+        async with httpx.AsyncClient(
+            base_url=str(server.url).rstrip("/"), headers={"User-Agent": AGENT}, timeout=60
+        ) as client:
+            try:
+                await asyncio.sleep(2.0)  # the operator starts and lists (nothing yet)
+                mark = len(server.journal)
+                start = time.perf_counter()
+                for i in range(objects):
+                    await client.post(
+                        f"{GROUP_PATH}/namespaces/{NS}/modeldeployments",
+                        json={
+                            "apiVersion": "modelops.dev/v1alpha1",
+                            "kind": "ModelDeployment",
+                            "metadata": {"name": f"model-{i:04d}"},
+                            "spec": {"model": {"uri": f"pvc://models/m{i}/v1", "version": "v1"}},
+                        },
+                    )
+                results["create_seconds"] = time.perf_counter() - start
+                # Phase 1: children and first status of every ModelDeployment.
+                await wait_all(client, "modeldeployments", has_status, objects, 900)
+                results["reconciled_seconds"] = time.perf_counter() - start
+                await asyncio.sleep(2.0)  # Events are posted in batches
+                created = operator_requests(server, mark)
+                results["create_per_md"] = per_kind(created, objects)
+                results["create_writes"] = Counter(
+                    str(rbac_triple(r)) for r in created if classify(r) == "controller-write"
+                )
+                # Phase 2: the Deployments roll out; the status follows.
+                mark = len(server.journal)
+                controller = asyncio.create_task(play_deployment_controller(client, stop))
+                await wait_all(client, "modeldeployments", is_ready, objects, 900)
+                results["all_ready_seconds"] = time.perf_counter() - start
+                await asyncio.sleep(2.0)
+                rolled = operator_requests(server, mark)
+                results["rollout_per_md"] = per_kind(rolled, objects)
+
+                start = time.perf_counter()
+                for i in range(objects):
+                    await client.post(
+                        f"{GROUP_PATH}/namespaces/{NS}/driftpolicies",
+                        json={
+                            "apiVersion": "modelops.dev/v1alpha1",
+                            "kind": "DriftPolicy",
+                            "metadata": {"name": f"policy-{i:04d}"},
+                            "spec": {
+                                "modelDeploymentRef": {"name": f"model-{i:04d}"},
+                                "interval": "10s",
+                                "minSamples": 100,
+                            },
+                        },
+                    )
+                await wait_all(client, "driftpolicies", is_evaluated, objects, 900)
+                results["policies_evaluated_seconds"] = time.perf_counter() - start
+                await asyncio.sleep(12.0)  # every policy past its first evaluation and Event
+                mark = len(server.journal)
+                await asyncio.sleep(rest_seconds)
+                rest = operator_requests(server, mark)
+                writes = [rbac_triple(r) for r in rest if is_write(r)]
+                results["rest_seconds"] = rest_seconds
+                results["rest_writes_per_minute"] = len(writes) * 60 / rest_seconds
+                results["rest_writes"] = Counter(str(w) for w in writes)
+                results["rest_reads_per_minute"] = (
+                    sum(1 for r in rest if classify(r) == "read") * 60 / rest_seconds
+                )
+                results["operator_peak_rss_mb"] = peak_rss_mb(operator.pid)
+            finally:
+                stop.set()
+                if controller is not None:
+                    await controller
+                operator.terminate()
+                try:
+                    operator.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    operator.kill()
+                    operator.wait()
+                log.close()
+        results["operator_log"] = str(workdir / "operator.log")
+    return results
+
+
+def per_kind(requests: list[Any], objects: int) -> dict[str, float]:
+    kinds = Counter(classify(r) for r in requests)
+    return {kind: count / objects for kind, count in sorted(kinds.items())}
+
+
+def has_status(md: dict[str, Any]) -> bool:
+    return bool((md.get("status") or {}).get("observedGeneration"))
+
+
+# --- One evaluation cycle ------------------------------------------------------------------------
+
+
+def exposition(profile: Any, counts: np.ndarray, model: str) -> str:
+    """The model server's text for these bin counts (one pod)."""
+    lines = [
+        "# HELP modelops_feature_bin_total Rows counted into each bin of the reference profile.",
+        "# TYPE modelops_feature_bin_total counter",
+    ]
+    for row, feature in enumerate(profile.features):
+        for column in range(feature.n_bins):
+            lines.append(
+                f'modelops_feature_bin_total{{model="{model}",version="v1",'
+                f'feature="{feature.name}",bin="{column}"}} {float(counts[row, column])}'
+            )
+    return "\n".join(lines) + "\n"
+
+
+class _Static(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def serve_text(text: str) -> tuple[http.server.ThreadingHTTPServer, int]:
+    handler = type("Handler", (_Static,), {"body": text.encode()})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, int(httpd.server_address[1])
+
+
+def evaluation_cycle(features: int, bins: int, pods: int, repeats: int) -> dict[str, float]:
+    from modelops.controller.sources import (
+        Endpoint,
+        counts_matrix,
+        parse_bin_counters,
+        scrape_pods,
+    )
+    from modelops.controller.window import WindowStore
+    from modelops.drift import build_profile, compute_drift
+
+    rng = np.random.default_rng(0)
+    names = [f"f{i:02d}" for i in range(features)]
+    profile = build_profile(rng.normal(size=(5000, features)), names, bins=bins - 1)
+    width = profile.max_bins
+    baseline = [rng.integers(0, 1000, size=(features, width)) for _ in range(pods)]
+    current = [b + rng.integers(0, 50, size=(features, width)) for b in baseline]
+    servers = [serve_text(exposition(profile, c, "bench")) for c in current]
+    endpoints = [Endpoint(f"pod-{i}/uid", "127.0.0.1", port) for i, (_, port) in enumerate(servers)]
+    texts = [exposition(profile, c, "bench") for c in current]
+    base_series = [
+        parse_bin_counters(exposition(profile, b, "bench"), "bench")["v1"] for b in baseline
+    ]
+    timings: dict[str, list[float]] = {"scrape_parse": [], "parse_only": [], "window_drift": []}
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            scrape = scrape_pods(endpoints, "bench", timeout=5, concurrency=16)
+            t1 = time.perf_counter()
+            for text in texts:
+                parse_bin_counters(text, "bench")
+            t2 = time.perf_counter()
+            store = WindowStore()
+            now = datetime.now(UTC)
+            store.advance(
+                "p", "v1", now, {e.pod: s for e, s in zip(endpoints, base_series, strict=True)}
+            )
+            delta = store.advance(
+                "p", "v1", now, {pod: versions["v1"] for pod, versions in scrape.pods.items()}
+            )
+            assert delta is not None
+            report = compute_drift(profile, counts_matrix(profile, delta), min_samples=1)
+            t3 = time.perf_counter()
+            assert len(report.features) == features
+            timings["scrape_parse"].append(t1 - t0)
+            timings["parse_only"].append(t2 - t1)
+            timings["window_drift"].append(t3 - t2)
+    finally:
+        for httpd, _ in servers:
+            httpd.shutdown()
+            httpd.server_close()
+    return {key: statistics.median(values) for key, values in timings.items()} | {
+        "bins_per_feature": float(width),
+        "series_per_pod": float(sum(f.n_bins for f in profile.features)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=200)
+    parser.add_argument("--rest-seconds", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-cycle", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_cycle:
+        print_cycle(args.repeats)
+    if not args.skip_scale:
+        print_scale(args.objects, args.rest_seconds)
+    return 0
+
+
+def print_cycle(repeats: int) -> None:
+    cycle = evaluation_cycle(features=50, bins=20, pods=10, repeats=repeats)
+    total = cycle["scrape_parse"] + cycle["window_drift"]
+    print(f"== One drift evaluation: 50 features x 20 bins x 10 pods (median of {repeats}) ==")
+    print(f"series per pod                   {cycle['series_per_pod']:.0f}")
+    print(f"scrape 10 pods over HTTP + parse {cycle['scrape_parse'] * 1000:8.1f} ms")
+    print(f"  of which parsing (10 texts)    {cycle['parse_only'] * 1000:8.1f} ms")
+    print(f"window + drift engine (peer)     {cycle['window_drift'] * 1000:8.1f} ms")
+    print(
+        f"whole cycle                      {total * 1000:8.1f} ms "
+        f"({total / cycle['window_drift']:.1f}x the arithmetic alone; "
+        f"{total / 60 * 100:.3f}% of a 60s interval)"
+    )
+
+
+def print_scale(n: int, rest_seconds: float) -> None:
+    results = asyncio.run(scale_run(n, rest_seconds))
+    print(f"\n== {n} ModelDeployments and {n} DriftPolicies against KMock ==")
+    print(f"create {n} ModelDeployments (client)   {results['create_seconds']:.1f} s")
+    print(f"until all have children and status    {results['reconciled_seconds']:.1f} s")
+    print(f"until all are Ready (rolled out)      {results['all_ready_seconds']:.1f} s")
+    print(f"create {n} policies until all evaluated {results['policies_evaluated_seconds']:.1f} s")
+    print("operator requests per ModelDeployment, creation (children + first status):")
+    for kind, value in results["create_per_md"].items():
+        print(f"  {kind:<18} {value:.2f}")
+    print(f"  controller writes: {dict(results['create_writes'])}")
+    ours = results["create_per_md"].get("controller-write", 0.0)
+    print(
+        f"controller writes to create children and status  {ours:.2f} per ModelDeployment "
+        f"(target <= 3: {'met' if ours <= 3 else 'MISSED'})"
+    )
+    print("operator requests per ModelDeployment, rollout (status mirrors the Deployment):")
+    for kind, value in results["rollout_per_md"].items():
+        print(f"  {kind:<18} {value:.2f}")
+    rest = results["rest_writes_per_minute"]
+    print(
+        f"writes per minute at rest ({results['rest_seconds']:.0f}s window)  {rest:.1f}  "
+        f"(target 0: {'met' if rest == 0 else 'MISSED'})"
+        + (f" {dict(results['rest_writes'])}" if results["rest_writes"] else "")
+    )
+    print(f"reads per minute at rest                  {results['rest_reads_per_minute']:.0f}")
+    rss = results["operator_peak_rss_mb"]
+    print(
+        f"operator peak RSS                         {rss:.0f} MB "
+        f"(target < 200 MB: {'met' if rss < 200 else 'MISSED'})"
+    )
+    print(f"operator log: {results['operator_log']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
