@@ -27,7 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from modelops.drift import Profile
-from modelops.serving.binning import NumericBulkBinner
+from modelops.serving.binning import CHUNK_ROWS, NumericBulkBinner
 
 #: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
 LATENCY_BUCKETS = (
@@ -49,8 +49,9 @@ LATENCY_BUCKETS = (
 )
 
 
-#: Pending served rows are binned once this many have gathered (and whenever metrics are read).
-FLUSH_ROWS = 4096
+#: Pending served rows are binned in whole chunks of this many rows (the bulk binner's chunk) as
+#: they gather, and all of them whenever metrics are read.
+FLUSH_ROWS = CHUNK_ROWS
 
 
 class ServingMetrics(Collector):
@@ -106,14 +107,23 @@ class ServingMetrics(Collector):
         self.pending.append(features)
         self.pending_rows += rows
         if self.pending_rows >= self.flush_rows:
-            self.flush()
+            self.flush(whole_chunks=True)
 
-    def flush(self) -> None:
-        """Bin every pending row into :attr:`feature_bins` (``Profile.bin_counts``)."""
+    def flush(self, *, whole_chunks: bool = False) -> None:
+        """Bin pending rows into :attr:`feature_bins` (``Profile.bin_counts``).
+
+        With ``whole_chunks`` only a multiple of ``flush_rows`` rows is binned and the rest stays
+        pending: the bulk binner is fastest on full chunks (see ``binning``). A scrape flushes all.
+        """
         if not self.pending:
             return
         pending = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
         self.pending, self.pending_rows = [], 0
+        if whole_chunks:
+            cut = len(pending) - len(pending) % self.flush_rows
+            if cut < len(pending):
+                self.pending, self.pending_rows = [pending[cut:]], len(pending) - cut
+                pending = pending[:cut]
         if self.numeric_binner is not None and pending.dtype.kind == "f":
             self.feature_bins += self.numeric_binner.bin_counts(pending)
         else:
