@@ -19,6 +19,7 @@ NAMES = (
     "modelops_promotions_total",
     "modelops_reconcile_total",
     "modelops_reconcile_duration_seconds",
+    "modelops_modeldeployment_ready",
 )
 
 
@@ -28,6 +29,7 @@ def test_metrics_endpoint_is_promtool_clean() -> None:
     metrics.drift_detected.labels("ml", "iris-drift").set(1)
     metrics.retraining_jobs.labels("ml", "iris-drift", "started").inc()
     metrics.promotions.labels("ml", "iris", "auto").inc()
+    metrics.set_model_ready("ml", "iris", ready=True)
     with metrics.reconciling("ModelDeployment"):
         pass
     with pytest.raises(RuntimeError), metrics.reconciling("DriftPolicy"):
@@ -67,3 +69,15 @@ def test_forgetting_a_policy_drops_its_gauges() -> None:
         {"namespace": "ml", "policy": "b", "model": "m", "feature": "f", "metric": "psi"}
     ]
     assert [s.labels for f in metrics.drift_detected.collect() for s in f.samples] == []
+
+
+def test_model_ready_gauge_follows_the_condition_and_goes_with_the_model() -> None:
+    metrics = OperatorMetrics()
+    metrics.set_model_ready("ml", "iris", ready=True)
+    metrics.set_model_ready("ml", "wine", ready=False)
+    metrics.set_model_ready("ml", "iris", ready=False)
+    values = {s.labels["model"]: s.value for f in metrics.model_ready.collect() for s in f.samples}
+    assert values == {"iris": 0.0, "wine": 0.0}
+    metrics.forget_model("ml", "iris")
+    metrics.forget_model("ml", "never-seen")  # deleting an unknown model is not an error
+    assert [s.labels["model"] for f in metrics.model_ready.collect() for s in f.samples] == ["wine"]

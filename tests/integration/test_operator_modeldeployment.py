@@ -103,14 +103,6 @@ async def test_lifecycle_create_update_rest_delete(api: KubeClient, kmock: Any) 
         assert condition(ready, "Progressing")["reason"] == "RolloutComplete"
         creation_writes = our_writes(kmock)
         # Deployment, Service, and status: at most three writes (a status patch per rollout step).
-        print(
-            "writes:",
-            [
-                (rbac_triple(r), r.data)
-                for r in operator_requests(kmock)
-                if is_write(r) and r.resource.plural == "modeldeployments"
-            ],
-        )
         assert sorted(w for w in creation_writes if w[2] != "modeldeployments/status") == [
             ("create", "", "services"),
             ("create", "apps", "deployments"),

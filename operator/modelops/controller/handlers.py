@@ -116,6 +116,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         except KubeError as exc:
             raise _retry_on_api_errors(exc) from exc
 
+    @kopf.on.delete(*MODEL_DEPLOYMENT, id="forget", optional=True, registry=registry)
+    def forget_model(body: kopf.Body, memo: Any, **_: Any) -> None:
+        modeldeployment.forget(_ctx(memo), dict(body))
+
     @kopf.on.event(
         "apps",
         "v1",

@@ -44,6 +44,12 @@ class OperatorMetrics:
             ["namespace", "model", "mode"],
             registry=self.registry,
         )
+        self.model_ready = Gauge(
+            "modelops_modeldeployment_ready",
+            "1 while the ModelDeployment's Ready condition is True, else 0.",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
         self.reconciles = Counter(
             "modelops_reconcile",
             "Reconciliations by kind and result (success, error, invalid).",
@@ -91,6 +97,15 @@ class OperatorMetrics:
             for labels in _label_sets(self.drift_detected):
                 if labels == (namespace, policy):
                     self.drift_detected.remove(*labels)
+
+    def set_model_ready(self, namespace: str, model: str, ready: bool) -> None:
+        """Mirror a ModelDeployment's Ready condition (what the not-ready alert watches)."""
+        self.model_ready.labels(namespace, model).set(1 if ready else 0)
+
+    def forget_model(self, namespace: str, model: str) -> None:
+        """Drop a deleted ModelDeployment's gauge, so no alert fires for what no longer exists."""
+        if (namespace, model) in _label_sets(self.model_ready):
+            self.model_ready.remove(namespace, model)
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics HTTP server; returns the bound port (useful with port 0)."""

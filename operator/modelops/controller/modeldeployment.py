@@ -22,6 +22,7 @@ from modelops.api import (
     ModelDeploymentStatus,
     describe_validation_error,
     find_condition,
+    is_condition_true,
     reasons,
     set_condition,
     utcnow,
@@ -331,6 +332,12 @@ def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
     _write_status(ctx, body, status, previous)
 
 
+def forget(ctx: Context, body: dict[str, Any]) -> None:
+    """A ModelDeployment is being deleted: drop its gauge (owner references remove children)."""
+    meta = body["metadata"]
+    ctx.metrics.forget_model(meta.get("namespace", ""), meta.get("name", ""))
+
+
 def refresh_status(ctx: Context, deployment: dict[str, Any]) -> None:
     """Mirror a changed Deployment into its ModelDeployment's status (no write if unchanged)."""
     namespace = deployment["metadata"].get("namespace", "")
@@ -364,10 +371,13 @@ def _write_status(
     status: ModelDeploymentStatus,
     previous: ModelDeploymentStatus,
 ) -> None:
+    meta = body["metadata"]
+    ctx.metrics.set_model_ready(
+        meta["namespace"], meta["name"], is_condition_true(status.conditions, reasons.READY)
+    )
     new, old = dump_status(status), dump_status(previous)
     if new == old:
         return
-    meta = body["metadata"]
     ctx.kube.patch_status(MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], new)
     _announce(body, status, previous)
 
