@@ -174,17 +174,6 @@ def exported_by_code() -> set[str]:
     return names
 
 
-#: Metrics the alerts or the dashboard use that the code does not export yet, and why they are
-#: needed. Asked of the operator (issue 7): remove the entry when it lands (the xfail below is
-#: strict, so it fails as soon as the metric is exported).
-NOT_YET_EXPORTED = {
-    "modelops_modeldeployment_ready": (
-        "gauge {namespace, model}: 1 while the ModelDeployment's Ready condition is True, else 0; "
-        "ModelOpsModelDeploymentNotReady and the dashboard's not-ready panel use it"
-    ),
-}
-
-
 def used_metrics() -> set[str]:
     return metric_names(RULES_FILE.read_text(encoding="utf-8")) | metric_names(
         DASHBOARD_FILE.read_text(encoding="utf-8")
@@ -194,12 +183,5 @@ def used_metrics() -> set[str]:
 def test_rules_and_dashboard_use_only_exported_metrics() -> None:
     exported = exported_by_code()
     assert "modelops_inference_requests_total" in exported  # the scanner sees the code
-    unknown = used_metrics() - exported - set(NOT_YET_EXPORTED)
+    unknown = used_metrics() - exported
     assert sorted(unknown) == []
-
-
-@pytest.mark.xfail(
-    strict=True, reason="the operator does not export modelops_modeldeployment_ready yet"
-)
-def test_metrics_the_alerts_wait_for_are_exported() -> None:
-    assert set(NOT_YET_EXPORTED) <= exported_by_code()
