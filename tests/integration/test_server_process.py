@@ -16,6 +16,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelops.drift import Profile
 from serving_support import (
     KINDS,
     ModelCase,
@@ -267,6 +268,20 @@ def test_model_and_version_paths(servers: dict[str, ServerProcess]) -> None:
         assert client.get("/v2/models/forest/versions/v2/ready").status_code == 404
         assert client.get("/v2/models/iris/ready").status_code == 404
         assert client.get("/v2").json()["name"] == "modelops"
+
+
+def test_profile_endpoint_serves_the_loaded_reference_profile(
+    servers: dict[str, ServerProcess], models: dict[str, ModelCase]
+) -> None:
+    stored = Profile.from_json((models["forest"].path / "profile.json").read_bytes())
+    with servers["forest"].client() as client:
+        for path in ("/v2/models/forest/profile", "/v2/models/forest/versions/v1/profile"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert Profile.from_json(response.content) == stored
+        assert client.get("/v2/models/forest/versions/v2/profile").status_code == 404
+        assert client.get("/v2/models/iris/profile").status_code == 404
+        assert client.post("/v2/models/forest/profile").status_code == 405
 
 
 def test_a_different_served_version_label(models: dict[str, ModelCase], tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 #: answering health checks and small requests while a big batch runs.
 THREAD_ROWS = 2048
 
-INFER, READY, METADATA = "infer", "ready", "metadata"
+INFER, READY, METADATA, PROFILE = "infer", "ready", "metadata", "profile"
 
 
 class ClientDisconnectedError(Exception):
@@ -60,6 +60,8 @@ class ServingApp:
             self.model_routes[base] = METADATA
             self.model_routes[base + "/ready"] = READY
             self.model_routes[base + "/infer"] = INFER
+            # Not part of the V2 protocol: the model's reference profile (profile.json).
+            self.model_routes[base + "/profile"] = PROFILE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +102,7 @@ class ServingApp:
             version = None
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
-            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER)):
+            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE)):
                 self.dataplane.check_model(name, version)  # raises ModelNotFoundError
         raise EndpointNotFoundError(f"no endpoint {path}")
 
@@ -110,6 +112,8 @@ class ServingApp:
             await _send(send, 200, dataplane.model_metadata)
         elif route == READY:
             await _send(send, 200, dataplane.model_ready)
+        elif route == PROFILE:
+            await _send(send, 200, dataplane.profile_json)
         elif route == "server":
             await _send(send, 200, dataplane.server_metadata)
         elif route == "live":

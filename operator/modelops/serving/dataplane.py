@@ -100,6 +100,9 @@ class DataPlane:
         )
         self.model_metadata = orjson.dumps(self._model_metadata())
         self.model_ready = orjson.dumps({"name": name, "ready": True})
+        # The reference profile the bins are counted against: the operator's drift evaluation
+        # reads it from here, so it judges traffic against exactly the model being served.
+        self.profile_json = self.profile.to_json().encode()
 
     # -- metadata ----------------------------------------------------------------------------
 
