@@ -241,11 +241,19 @@ def fetch_profile(
 ) -> Profile:
     """The reference profile of the served model.
 
-    Tried in order: ``profile.json`` at the model URI when the operator can read it (an
-    http(s) URI, or a file:// or pvc:// path present in the operator's filesystem), then the
-    serving pods' ``GET /v2/models/<name>/profile``. ProfileError or SourceError say why not.
+    Tried in order: the serving pods' ``GET /v2/models/<name>/profile`` (exactly the profile the
+    bins are counted against), then ``profile.json`` at the model URI when the operator can read
+    it (an http(s) URI, or a file:// or pvc:// path present in the operator's filesystem, as in
+    tests that run the operator beside the server). ProfileError or SourceError say why not.
     """
     problems: list[str] = []
+    for endpoint in endpoints:
+        try:
+            return Profile.from_json(
+                http_get(f"{endpoint.base_url}/v2/models/{model}/profile", timeout)
+            )
+        except SourceError as exc:
+            problems.append(str(exc))
     try:
         parsed = parse_uri(model_uri)
         if parsed.is_remote:
@@ -256,11 +264,4 @@ def fetch_profile(
         problems.append(f"{path} is not mounted in the operator")
     except (StorageError, SourceError, OSError) as exc:
         problems.append(str(exc))
-    for endpoint in endpoints:
-        try:
-            return Profile.from_json(
-                http_get(f"{endpoint.base_url}/v2/models/{model}/profile", timeout)
-            )
-        except SourceError as exc:
-            problems.append(str(exc))
     raise ProfileError("the model's profile is unavailable: " + "; ".join(problems[:3]))
