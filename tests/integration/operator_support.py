@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,29 @@ def start_prometheus(target_port: int, root: Path) -> Process:
     process = Process(popen, port, log)
     _wait_http(f"http://127.0.0.1:{port}/-/ready", process)
     return process
+
+
+def prometheus_value(port: int, query: str) -> float | None:
+    """The single value of an instant query, or None while it has no result."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result = json.load(response)["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+async def wait_for_scrape(port: int, query: str, at_least: float, timeout: float = 30.0) -> float:
+    """Wait until Prometheus has scraped a value of ``query`` of at least ``at_least``.
+
+    ``increase()`` counts only what grew between two scrapes, so a test must see a scrape
+    before its traffic and another after it; the first scrape comes seconds after start.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = prometheus_value(port, query)
+        if value is not None and value >= at_least:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"Prometheus never scraped {query} >= {at_least} in {timeout}s")
 
 
 async def send_rows(port: int, model: str, rows: list[list[float]], batch: int = 50) -> None:

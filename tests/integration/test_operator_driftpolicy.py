@@ -28,6 +28,7 @@ from operator_support import (
     send_rows,
     start_model_server,
     start_prometheus,
+    wait_for_scrape,
 )
 
 from modelops.controller.settings import OperatorSettings
@@ -263,8 +264,10 @@ async def test_prometheus_source(
     try:
         async with RunningOperator(SETTINGS, NS):
             await start_serving(api, artifacts, server)
+            rows = 'sum(modelops_inference_rows_total{model="iris"})'
+            before = await wait_for_scrape(prometheus.port, rows, at_least=0)
             await send_rows(server.port, "iris", artifacts.shifted[:400])
-            await asyncio.sleep(2.5)  # the first scrape lands a few seconds after start
+            await wait_for_scrape(prometheus.port, rows, at_least=before + 400)
             policy = drift_policy(
                 artifacts,
                 name="iris-prom",
