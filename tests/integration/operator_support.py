@@ -19,8 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kmock_emulator import KubeClient, condition
+
+from modelops.controller.settings import OperatorSettings
 
 MODELOPS = [sys.executable, "-m", "modelops"]
+#: The namespace every operator integration test works in.
+NS = "ml"
+#: Operator settings of the drift-loop tests: a 1 s drift tick, short scrape timeouts.
+LOOP_SETTINGS = OperatorSettings(
+    image="registry.example/modelops:test",
+    metrics_port=0,
+    health_port=0,
+    resync_seconds=5.0,
+    drift_tick_seconds=1.0,
+    scrape_timeout_seconds=2.0,
+)
 
 
 def free_port() -> int:
@@ -253,3 +267,76 @@ async def play_kubelet(api: Any, job: dict[str, Any], workdir: Path) -> tuple[in
         status["completionTime"] = now
     await api.patch("jobs", name, {"status": status}, sub="status")
     return code, message
+
+
+# --- The iris ModelDeployment and DriftPolicy of the loop tests ---------------------------
+
+
+def model_deployment(artifacts: Artifacts) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "iris"},
+        "spec": {"model": {"uri": artifacts.model_uri, "version": "v1"}},
+    }
+
+
+def drift_policy(artifacts: Artifacts, name: str = "iris-drift", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "modelDeploymentRef": {"name": "iris"},
+            "interval": "10s",
+            "minSamples": 100,
+            "metrics": [{"type": "psi", "threshold": 0.2}, {"type": "js", "threshold": 0.1}],
+            "trigger": {"minBreachedFeatures": 2, "consecutiveEvaluations": 2},
+            "retraining": {
+                "dataUri": f"file://{artifacts.fresh_data}",
+                "outputUri": f"file://{artifacts.output_dir}",
+                "cooldown": "1h",
+            },
+            "promotion": {"mode": "auto", "metric": "accuracy", "minImprovement": 0.01},
+            **spec,
+        },
+    }
+
+
+def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return (obj or {}).get("status") or {}
+
+
+async def start_serving(api: KubeClient, artifacts: Artifacts, server: Process) -> None:
+    await api.create("modeldeployments", model_deployment(artifacts))
+    await api.wait_for("deployments", "iris", lambda d: d is not None)
+    await api.roll_out("iris")
+    await api.wait_for("modeldeployments", "iris", lambda m: status_of(m).get("phase") == "Ready")
+    await api.create("endpointslices", endpoint_slice("iris", server.port))
+
+
+async def wait_evaluated(api: KubeClient, name: str, after: str | None) -> dict[str, Any]:
+    """The policy after its next evaluation that judged drift (lastEvaluationTime moved)."""
+    return await api.wait_for(
+        "driftpolicies",
+        name,
+        lambda p: status_of(p).get("lastEvaluationTime") not in (None, after),
+        timeout=25,
+    )
+
+
+async def wait_baseline(api: KubeClient, name: str) -> dict[str, Any]:
+    return await api.wait_for(
+        "driftpolicies",
+        name,
+        lambda p: "baseline" in ((condition(p, "SourceReady") or {}).get("message") or ""),
+        timeout=25,
+    )
+
+
+async def retraining_jobs(api: KubeClient, policy: str) -> list[dict[str, Any]]:
+    return [
+        j
+        for j in await api.list("jobs")
+        if j["metadata"].get("labels", {}).get("modelops.dev/policy") == policy
+    ]

@@ -4,151 +4,43 @@ traffic -> drift -> exactly one retraining Job -> the test plays the kubelet -> 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kmock_emulator import (
     KubeClient,
-    RealisticKubernetes,
     RunningOperator,
     condition,
-    declare_resources,
     operator_requests,
-    point_clients_at,
     rbac_triple,
 )
 from operator_support import (
+    LOOP_SETTINGS,
+    NS,
     Artifacts,
     Process,
-    endpoint_slice,
-    make_artifacts,
+    drift_policy,
     play_kubelet,
+    retraining_jobs,
     send_rows,
-    start_model_server,
     start_prometheus,
+    start_serving,
+    status_of,
+    wait_baseline,
+    wait_evaluated,
     wait_for_scrape,
 )
 
-from modelops.controller.settings import OperatorSettings
 from modelops.rbac import allows
 
 pytestmark = pytest.mark.integration
-NS = "ml"
-SETTINGS = OperatorSettings(
-    image="registry.example/modelops:test",
-    metrics_port=0,
-    health_port=0,
-    resync_seconds=5.0,
-    drift_tick_seconds=1.0,
-    scrape_timeout_seconds=2.0,
-)
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
-    return make_artifacts(tmp_path_factory.mktemp("artifacts"))
-
-
-@pytest.fixture(scope="module")
-def server(artifacts: Artifacts) -> Iterator[Process]:
-    process = start_model_server(artifacts.model_uri, "iris", artifacts.root / "server.log")
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture
-def kmock_options() -> dict[str, Any]:
-    return {"cls": RealisticKubernetes}
-
-
-@pytest.fixture
-async def api(kmock: Any, tmp_path: Path) -> Any:
-    declare_resources(kmock)
-    kmock.namespaces.add(NS)
-    point_clients_at(str(kmock.url), tmp_path)
-    client = KubeClient(str(kmock.url), NS)
-    yield client
-    await client.close()
-
-
-def model_deployment(artifacts: Artifacts) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelops.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "iris"},
-        "spec": {"model": {"uri": artifacts.model_uri, "version": "v1"}},
-    }
-
-
-def drift_policy(artifacts: Artifacts, name: str = "iris-drift", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelops.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "modelDeploymentRef": {"name": "iris"},
-            "interval": "10s",
-            "minSamples": 100,
-            "metrics": [{"type": "psi", "threshold": 0.2}, {"type": "js", "threshold": 0.1}],
-            "trigger": {"minBreachedFeatures": 2, "consecutiveEvaluations": 2},
-            "retraining": {
-                "dataUri": f"file://{artifacts.fresh_data}",
-                "outputUri": f"file://{artifacts.output_dir}",
-                "cooldown": "1h",
-            },
-            "promotion": {"mode": "auto", "metric": "accuracy", "minImprovement": 0.01},
-            **spec,
-        },
-    }
-
-
-def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
-    return (obj or {}).get("status") or {}
-
-
-async def start_serving(api: KubeClient, artifacts: Artifacts, server: Process) -> None:
-    await api.create("modeldeployments", model_deployment(artifacts))
-    await api.wait_for("deployments", "iris", lambda d: d is not None)
-    await api.roll_out("iris")
-    await api.wait_for("modeldeployments", "iris", lambda m: status_of(m).get("phase") == "Ready")
-    await api.create("endpointslices", endpoint_slice("iris", server.port))
-
-
-async def wait_evaluated(api: KubeClient, name: str, after: str | None) -> dict[str, Any]:
-    """The policy after its next evaluation that judged drift (lastEvaluationTime moved)."""
-    return await api.wait_for(
-        "driftpolicies",
-        name,
-        lambda p: status_of(p).get("lastEvaluationTime") not in (None, after),
-        timeout=25,
-    )
-
-
-async def wait_baseline(api: KubeClient, name: str) -> dict[str, Any]:
-    return await api.wait_for(
-        "driftpolicies",
-        name,
-        lambda p: "baseline" in ((condition(p, "SourceReady") or {}).get("message") or ""),
-        timeout=25,
-    )
-
-
-async def retraining_jobs(api: KubeClient, policy: str) -> list[dict[str, Any]]:
-    return [
-        j
-        for j in await api.list("jobs")
-        if j["metadata"].get("labels", {}).get("modelops.dev/policy") == policy
-    ]
 
 
 async def test_drift_retrain_promote_across_a_restart(
     api: KubeClient, kmock: Any, artifacts: Artifacts, server: Process
 ) -> None:
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await start_serving(api, artifacts, server)
         await api.create("driftpolicies", drift_policy(artifacts))
         await wait_baseline(api, "iris-drift")
@@ -175,7 +67,7 @@ async def test_drift_retrain_promote_across_a_restart(
         assert await retraining_jobs(api, "iris-drift") == []
 
     # Restart the operator in the middle: its in-memory window is gone, status is not.
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await api.wait_for(
             "driftpolicies",
             "iris-drift",
@@ -262,7 +154,7 @@ async def test_prometheus_source(
 ) -> None:
     prometheus = start_prometheus(server.port, tmp_path)
     try:
-        async with RunningOperator(SETTINGS, NS):
+        async with RunningOperator(LOOP_SETTINGS, NS):
             await start_serving(api, artifacts, server)
             rows = 'sum(modelops_inference_rows_total{model="iris"})'
             before = await wait_for_scrape(prometheus.port, rows, at_least=0)

@@ -3,72 +3,35 @@ creation and the status update, an unreachable drift source."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import kmock as kmock_lib
 import pytest
 from kmock_emulator import (
     KubeClient,
-    RealisticKubernetes,
     RunningOperator,
     condition,
-    declare_resources,
-    point_clients_at,
 )
 from operator_support import (
+    LOOP_SETTINGS,
+    NS,
     Artifacts,
     Process,
+    drift_policy,
     endpoint_slice,
     free_port,
-    make_artifacts,
-    send_rows,
-    start_model_server,
-)
-from test_operator_driftpolicy import (
-    SETTINGS,
-    drift_policy,
     model_deployment,
     retraining_jobs,
+    send_rows,
     start_serving,
     status_of,
     wait_baseline,
 )
 
 pytestmark = pytest.mark.integration
-NS = "ml"
 MODEL_DEPLOYMENTS = kmock_lib.resource("modelops.dev", "v1alpha1", "modeldeployments")
 DRIFT_POLICIES = kmock_lib.resource("modelops.dev", "v1alpha1", "driftpolicies")
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
-    return make_artifacts(tmp_path_factory.mktemp("artifacts"))
-
-
-@pytest.fixture(scope="module")
-def server(artifacts: Artifacts) -> Iterator[Process]:
-    process = start_model_server(artifacts.model_uri, "iris", artifacts.root / "server.log")
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture
-def kmock_options() -> dict[str, Any]:
-    return {"cls": RealisticKubernetes}
-
-
-@pytest.fixture
-async def api(kmock: Any, tmp_path: Path) -> Any:
-    declare_resources(kmock)
-    kmock.namespaces.add(NS)
-    point_clients_at(str(kmock.url), tmp_path)
-    client = KubeClient(str(kmock.url), NS)
-    yield client
-    await client.close()
 
 
 def once(payload: Any, when: Callable[[Any], bool] = lambda _: True) -> Callable[[Any], Any]:
@@ -115,7 +78,7 @@ async def test_operator_recovers_from_api_faults(
 ) -> None:
     reaction = once(payload)
     kmock[action, MODEL_DEPLOYMENTS] << reaction
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await api.create("modeldeployments", model_deployment(artifacts))
         await api.wait_for("deployments", "iris", lambda d: d is not None, timeout=30)
         await api.roll_out("iris")
@@ -139,7 +102,7 @@ async def test_crash_between_job_creation_and_status_update(
     policy = drift_policy(
         artifacts, trigger={"minBreachedFeatures": 2, "consecutiveEvaluations": 1}
     )
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await start_serving(api, artifacts, server)
         await api.create("driftpolicies", policy)
         await wait_baseline(api, "iris-drift")
@@ -151,7 +114,7 @@ async def test_crash_between_job_creation_and_status_update(
         ) is None
 
     # A new operator process knows nothing but what is in the API.
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await wait_baseline(api, "iris-drift")
         await send_rows(server.port, "iris", artifacts.shifted[300:600])
         adopted = await api.wait_for(
@@ -169,7 +132,7 @@ async def test_unreachable_source_blocks_retraining(api: KubeClient, artifacts: 
     policy = drift_policy(
         artifacts, trigger={"minBreachedFeatures": 1, "consecutiveEvaluations": 1}
     )
-    async with RunningOperator(SETTINGS, NS):
+    async with RunningOperator(LOOP_SETTINGS, NS):
         await api.create("modeldeployments", model_deployment(artifacts))
         await api.wait_for("deployments", "iris", lambda d: d is not None)
         await api.create("endpointslices", endpoint_slice("iris", free_port()))

@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kmock_emulator import (
     KubeClient,
-    RealisticKubernetes,
     RunningOperator,
     condition,
-    declare_resources,
     is_write,
     operator_requests,
-    point_clients_at,
     rbac_triple,
 )
+from operator_support import NS
 
 from modelops.controller.settings import OperatorSettings
 from modelops.rbac import allows
 
 pytestmark = pytest.mark.integration
-NS = "ml"
-
-
-@pytest.fixture
-def kmock_options() -> dict[str, Any]:
-    return {"cls": RealisticKubernetes}
-
-
-@pytest.fixture
-async def api(kmock: Any, tmp_path: Path) -> Any:
-    declare_resources(kmock)
-    kmock.namespaces.add(NS)
-    point_clients_at(str(kmock.url), tmp_path)
-    client = KubeClient(str(kmock.url), NS)
-    yield client
-    await client.close()
 
 
 SETTINGS = OperatorSettings(

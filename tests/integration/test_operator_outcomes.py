@@ -14,20 +14,23 @@ from typing import Any
 import pytest
 from kmock_emulator import (
     KubeClient,
-    RealisticKubernetes,
     RunningOperator,
     condition,
-    declare_resources,
-    point_clients_at,
 )
-from operator_support import Artifacts, make_artifacts, play_kubelet
-from test_operator_driftpolicy import drift_policy, model_deployment, status_of
+from operator_support import (
+    NS,
+    Artifacts,
+    drift_policy,
+    make_artifacts,
+    model_deployment,
+    play_kubelet,
+    status_of,
+)
 
 from modelops.controller.settings import OperatorSettings
 from modelops.resources import BuildDefaults, Owner, TrainingRequest, build_job
 
 pytestmark = pytest.mark.integration
-NS = "ml"
 SETTINGS = OperatorSettings(
     metrics_port=0,
     health_port=0,
@@ -44,21 +47,6 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
     lines = made.fresh_data.read_text().splitlines()
     (root / "too-few-rows.csv").write_text("\n".join(lines[:11]) + "\n")
     return made
-
-
-@pytest.fixture
-def kmock_options() -> dict[str, Any]:
-    return {"cls": RealisticKubernetes}
-
-
-@pytest.fixture
-async def api(kmock: Any, tmp_path: Path) -> Any:
-    declare_resources(kmock)
-    kmock.namespaces.add(NS)
-    point_clients_at(str(kmock.url), tmp_path)
-    client = KubeClient(str(kmock.url), NS)
-    yield client
-    await client.close()
 
 
 async def running_retraining(
