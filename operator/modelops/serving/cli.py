@@ -6,37 +6,17 @@ Every flag has a ``MODELOPS_*`` environment variable, so a pod spec can set eith
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from modelops.cliargs import env_option, env_switch, positive_int
 from modelops.serving.settings import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_PORT,
     ServeSettings,
 )
-
-TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in TRUE_WORDS
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
 
 
 def _path_segment(text: str) -> str:
@@ -49,7 +29,7 @@ def _path_segment(text: str) -> str:
 
 
 def _port(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
     return value
@@ -57,68 +37,73 @@ def _port(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The server's flags (shared by `modelops serve` and `python -m modelops.serving`)."""
-    uri = _env("MODELOPS_MODEL_URI")
-    parser.add_argument(
+    env_option(
+        parser,
         "--model-uri",
-        default=uri,
-        required=uri is None,
-        help="model directory: file:///path, pvc://claim/path or http(s)://... "
-        "(env MODELOPS_MODEL_URI)",
+        "MODELOPS_MODEL_URI",
+        "model directory: file:///path, pvc://claim/path or http(s)://...",
     )
-    parser.add_argument(
+    env_option(
+        parser,
         "--name",
-        type=_path_segment,
-        default=_env("MODELOPS_MODEL_NAME", "model"),
-        help="model name in V2 paths (env MODELOPS_MODEL_NAME, default: model)",
+        "MODELOPS_MODEL_NAME",
+        "model name in V2 paths (default: model)",
+        _path_segment,
+        "model",
     )
-    parser.add_argument(
+    env_option(
+        parser,
         "--model-version",
-        type=_path_segment,
-        default=_env("MODELOPS_MODEL_VERSION"),
-        help="version label (env MODELOPS_MODEL_VERSION, default: metadata.json's version)",
+        "MODELOPS_MODEL_VERSION",
+        "version label (default: metadata.json's version)",
+        _path_segment,
+        None,
     )
-    parser.add_argument(
-        "--port",
-        type=_port,
-        default=_env("MODELOPS_PORT", str(DEFAULT_PORT)),
-        help="TCP port (env MODELOPS_PORT, default 8080)",
-    )
-    parser.add_argument(
+    env_option(parser, "--port", "MODELOPS_PORT", "TCP port (default 8080)", _port, DEFAULT_PORT)
+    env_option(
+        parser,
         "--host",
-        default=_env("MODELOPS_HOST", "0.0.0.0"),  # noqa: S104  # a pod serves its Service
-        help="address to bind (env MODELOPS_HOST, default 0.0.0.0)",
+        "MODELOPS_HOST",
+        "address to bind (default 0.0.0.0)",
+        str,
+        "0.0.0.0",  # noqa: S104  # a pod serves its Service
     )
-    parser.add_argument(
+    env_option(
+        parser,
         "--max-request-bytes",
-        type=_positive_int,
-        default=_env("MODELOPS_MAX_REQUEST_BYTES", str(DEFAULT_MAX_REQUEST_BYTES)),
-        help="largest request body, else 413 (env MODELOPS_MAX_REQUEST_BYTES, default 8 MiB)",
+        "MODELOPS_MAX_REQUEST_BYTES",
+        "largest request body, else 413 (default 8 MiB)",
+        positive_int,
+        DEFAULT_MAX_REQUEST_BYTES,
     )
-    parser.add_argument(
+    env_option(
+        parser,
         "--max-rows",
-        type=_positive_int,
-        default=_env("MODELOPS_MAX_ROWS", str(DEFAULT_MAX_ROWS)),
-        help=f"most rows per request, else 400 (env MODELOPS_MAX_ROWS, default {DEFAULT_MAX_ROWS})",
+        "MODELOPS_MAX_ROWS",
+        f"most rows per request, else 400 (default {DEFAULT_MAX_ROWS})",
+        positive_int,
+        DEFAULT_MAX_ROWS,
     )
-    parser.add_argument(
+    env_switch(
+        parser,
         "--allow-unsafe-pickle",
-        action="store_true",
-        default=_env_flag("MODELOPS_ALLOW_UNSAFE_PICKLE"),
-        help="also load model.joblib, a pickle that can run arbitrary code "
-        "(env MODELOPS_ALLOW_UNSAFE_PICKLE=true)",
+        "MODELOPS_ALLOW_UNSAFE_PICKLE",
+        "also load model.joblib, a pickle that can run arbitrary code",
     )
-    parser.add_argument(
+    env_option(
+        parser,
         "--log-level",
-        default=_env("MODELOPS_LOG_LEVEL", "INFO"),
+        "MODELOPS_LOG_LEVEL",
+        "log level (default INFO)",
+        str.upper,
+        "INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="log level (env MODELOPS_LOG_LEVEL, default INFO)",
     )
-    parser.add_argument(
+    env_switch(
+        parser,
         "--access-log",
-        action="store_true",
-        default=_env_flag("MODELOPS_ACCESS_LOG"),
-        help="log every request (costs throughput; env MODELOPS_ACCESS_LOG=true)",
+        "MODELOPS_ACCESS_LOG",
+        "log every request (costs throughput)",
     )
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from modelops.cliargs import env_option, non_negative_int
 
 DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 DATASET_NAMES = ("iris", "wine", "breast_cancer", "diabetes")
@@ -39,12 +39,16 @@ def register(subparsers: Any) -> None:
             "2 bad input, 1 other failure."
         ),
     )
-    _option(train, "--data-uri", "MODELOPS_DATA_URI", "CSV with a header and the target column")
-    _option(train, "--base-model-uri", "MODELOPS_BASE_MODEL_URI", "the champion's model directory")
-    _option(train, "--output-uri", "MODELOPS_OUTPUT_URI", "where <version>/ is written")
-    _option(train, "--version", "MODELOPS_VERSION", "the candidate version label")
-    _option(train, "--seed", "MODELOPS_SEED", "seed of the split and the estimator", _int, 0)
-    _option(
+    env_option(train, "--data-uri", "MODELOPS_DATA_URI", "CSV with a header and the target column")
+    env_option(
+        train, "--base-model-uri", "MODELOPS_BASE_MODEL_URI", "the champion's model directory"
+    )
+    env_option(train, "--output-uri", "MODELOPS_OUTPUT_URI", "where <version>/ is written")
+    env_option(train, "--version", "MODELOPS_VERSION", "the candidate version label")
+    env_option(
+        train, "--seed", "MODELOPS_SEED", "seed of the split and the estimator", non_negative_int, 0
+    )
+    env_option(
         train,
         "--termination-log",
         "MODELOPS_TERMINATION_LOG",
@@ -52,7 +56,7 @@ def register(subparsers: Any) -> None:
         Path,
         None,
     )
-    _option(
+    env_option(
         train,
         "--estimator",
         "MODELOPS_ESTIMATOR",
@@ -60,12 +64,21 @@ def register(subparsers: Any) -> None:
         str,
         None,
     )
-    _option(
+    env_option(
         train, "--test-size", "MODELOPS_TEST_SIZE", "holdout share, between 0 and 1", _share, 0.25
     )
-    _option(train, "--min-rows", "MODELOPS_MIN_ROWS", "quality gate: fewest rows", _int, 30)
-    _option(train, "--max-rows", "MODELOPS_MAX_ROWS", "quality gate: most rows", _int, 5_000_000)
-    _option(
+    env_option(
+        train, "--min-rows", "MODELOPS_MIN_ROWS", "quality gate: fewest rows", non_negative_int, 30
+    )
+    env_option(
+        train,
+        "--max-rows",
+        "MODELOPS_MAX_ROWS",
+        "quality gate: most rows",
+        non_negative_int,
+        5_000_000,
+    )
+    env_option(
         train,
         "--max-missing-fraction",
         "MODELOPS_MAX_MISSING_FRACTION",
@@ -85,15 +98,17 @@ def register(subparsers: Any) -> None:
     model.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     model.add_argument("--output", required=True, type=Path, help="the model directory to write")
     model.add_argument("--version", default="v1", help="version label (default v1)")
-    model.add_argument("--seed", default=0, type=_int, help="seed (default 0)")
+    model.add_argument("--seed", default=0, type=non_negative_int, help="seed (default 0)")
     model.add_argument("--estimator", help="allow-listed estimator (default by task)")
     model.set_defaults(func=run_example_model)
 
     data = kinds.add_parser("data", help="write CSV rows resampled from a dataset, maybe shifted")
     data.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     data.add_argument("--output", required=True, type=Path, help="the CSV file to write")
-    data.add_argument("--rows", default=500, type=_int, help="rows to write (default 500)")
-    data.add_argument("--seed", default=0, type=_int, help="seed (default 0)")
+    data.add_argument(
+        "--rows", default=500, type=non_negative_int, help="rows to write (default 500)"
+    )
+    data.add_argument("--seed", default=0, type=non_negative_int, help="seed (default 0)")
     data.add_argument(
         "--shift", default=0.0, type=float, help="move features by X standard deviations"
     )
@@ -225,36 +240,6 @@ def _report(text: str, termination_log: Path | None) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         log.warning("Could not write the termination log %s: %s", path, exc)
-
-
-def _option(
-    parser: argparse.ArgumentParser,
-    flag: str,
-    env: str,
-    help_text: str,
-    kind: Callable[[str], Any] = str,
-    default: Any = ...,
-) -> None:
-    """A flag whose default comes from ``env``; required when it has neither."""
-    from_env = os.environ.get(env) or None
-    required = default is ... and from_env is None
-    parser.add_argument(
-        flag,
-        type=kind,
-        default=from_env if from_env is not None else (None if default is ... else default),
-        required=required,
-        help=f"{help_text} (env {env})",
-    )
-
-
-def _int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
 
 
 def _fraction(text: str) -> float:
