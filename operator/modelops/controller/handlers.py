@@ -94,15 +94,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
 
     # --- ModelDeployment ------------------------------------------------------------------
 
+    # One idempotent reconcile for create, update, resume and a periodic resync.
     @kopf.on.resume(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
     @kopf.on.create(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
     @kopf.on.update(*MODEL_DEPLOYMENT, id="reconcile", registry=registry)
-    def reconcile_model(body: kopf.Body, memo: Any, **_: Any) -> None:
-        try:
-            modeldeployment.reconcile(_ctx(memo), dict(body))
-        except KubeError as exc:
-            raise _retry_on_api_errors(exc) from exc
-
     @kopf.timer(
         *MODEL_DEPLOYMENT,
         id="resync",
@@ -110,7 +105,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         initial_delay=config.resync_seconds,
         registry=registry,
     )
-    def resync_model(body: kopf.Body, memo: Any, **_: Any) -> None:
+    def reconcile_model(body: kopf.Body, memo: Any, **_: Any) -> None:
         try:
             modeldeployment.reconcile(_ctx(memo), dict(body))
         except KubeError as exc:
