@@ -99,6 +99,25 @@ def test_predictions_equal_in_process_scikit_learn(
         )
 
 
+def test_numeric_models_predict_through_the_compiled_predictor(
+    servers: dict[str, ServerProcess],
+) -> None:
+    expected = {
+        "classifier": "compiled",
+        "regressor": "compiled",
+        "forest": "compiled",
+        "categorical": "scikit-learn",  # object matrices go to the pipeline itself
+    }
+    for kind, predictor in expected.items():
+        with servers[kind].client() as client:
+            text = client.get("/metrics").text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        (info,) = families["modelops_model_info"].samples
+        assert info.labels["predictor"] == predictor, kind
+    log = servers["forest"].log()
+    assert "Predicting with the compiled predictor: equal to scikit-learn on probe rows" in log
+
+
 def test_one_tensor_per_feature_and_versioned_path_give_the_same(
     models: dict[str, ModelCase], servers: dict[str, ServerProcess]
 ) -> None:

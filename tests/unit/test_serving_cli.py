@@ -28,6 +28,7 @@ def test_defaults() -> None:
     assert (args.name, args.port, args.host) == ("model", 8080, "0.0.0.0")
     assert args.max_request_bytes == 8 * 1024 * 1024
     assert not args.allow_unsafe_pickle
+    assert not args.sklearn_predict
     assert args.model_version is None
 
 
@@ -41,6 +42,7 @@ def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch)
         "MODELOPS_MAX_REQUEST_BYTES": "1024",
         "MODELOPS_MAX_ROWS": "10",
         "MODELOPS_ALLOW_UNSAFE_PICKLE": "true",
+        "MODELOPS_SKLEARN_PREDICT": "true",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -54,6 +56,7 @@ def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch)
     )
     assert (args.max_request_bytes, args.max_rows) == (1024, 10)
     assert args.allow_unsafe_pickle
+    assert args.sklearn_predict
     assert parse(["--port", "8081"]).port == 8081  # a flag wins over its variable
 
 

@@ -101,6 +101,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     env_switch(
         parser,
+        "--sklearn-predict",
+        "MODELOPS_SKLEARN_PREDICT",
+        "predict through scikit-learn's own methods, not the compiled predictor "
+        "(slower; to rule the compiled predictor out)",
+    )
+    env_switch(
+        parser,
         "--access-log",
         "MODELOPS_ACCESS_LOG",
         "log every request (costs throughput)",
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         model_version=args.model_version,
         log_level=args.log_level,
         access_log=args.access_log,
+        compiled_predictor=not args.sklearn_predict,
     )
     return serve(settings)
 

@@ -3,7 +3,8 @@
 Transport-free: the ASGI app hands it request bodies and path parts and sends back what it
 returns. Small batches are predicted right here (in the event-loop thread: a thread hop would cost
 more than a 1-row prediction); the app moves large batches to a worker thread with
-:meth:`DataPlane.predict_in_thread`.
+:meth:`DataPlane.predict_in_thread`. Predictions go through the compiled predictor when the model
+has one (``compiled``), else through scikit-learn.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import sklearn
 
 from modelops import __version__
+from modelops.serving.compiled import Function, Predictor
 from modelops.serving.errors import (
     EndpointNotFoundError,
     InvalidInputError,
@@ -81,6 +83,7 @@ class DataPlane:
         version: str,
         max_rows: int,
         metrics: ServingMetrics,
+        predictor: Predictor,
     ) -> None:
         self.loaded = loaded
         self.estimator = loaded.estimator
@@ -94,7 +97,11 @@ class DataPlane:
         self.layout = FeatureLayout(
             tuple(meta.features), tuple(f in categorical for f in meta.features)
         )
-        self.has_proba = callable(getattr(self.estimator, PREDICT_PROBA, None))
+        self.predictor = predictor
+        self.methods: dict[str, Function] = {PREDICT: self.predictor.predict}
+        if self.predictor.predict_proba is not None:
+            self.methods[PREDICT_PROBA] = self.predictor.predict_proba
+        self.has_proba = PREDICT_PROBA in self.methods
         self.server_metadata = orjson.dumps(
             {"name": "modelops", "version": __version__, "extensions": []}
         )
@@ -169,10 +176,11 @@ class DataPlane:
         return tuple(names)
 
     def predict_arrays(self, features: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
-        """Run the estimator for each output; a ``ValueError`` from it means the input did not
+        """Run the predictor for each output; a ``ValueError`` from it means the input did not
         suit the model (e.g. a category the encoder refuses), so it becomes a 400."""
+        methods = self.methods
         try:
-            return [np.asarray(getattr(self.estimator, name)(features)) for name in outputs]
+            return [np.asarray(methods[name](features)) for name in outputs]
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(f"the model refused the input: {exc}") from exc
 

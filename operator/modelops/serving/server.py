@@ -22,6 +22,7 @@ import uvicorn
 
 from modelops.artifacts import METADATA_FILE, MODEL_DIR_FILES, PROFILE_FILE, UNSAFE_MODEL_FILE
 from modelops.serving.app import ServingApp
+from modelops.serving.compiled import select_predictor
 from modelops.serving.dataplane import DataPlane
 from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
 from modelops.serving.metrics import ServingMetrics
@@ -74,11 +75,21 @@ def fetch_model(uri: str, workdir: Path, *, allow_unsafe_pickle: bool) -> Path:
 def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
     """The ASGI app for a loaded model."""
     version = settings.model_version or loaded.metadata.version
+    predictor, reason = select_predictor(
+        loaded.estimator,
+        loaded.profile,
+        numeric=not loaded.metadata.categorical_features,
+        compile=settings.compiled_predictor,
+    )
+    logger.info(
+        "Predicting with the %s predictor: %s", predictor.kind, reason, extra={"reason": reason}
+    )
     info = {
         "estimator": loaded.metadata.estimator,
         "task": loaded.metadata.task,
         "format": "pickle" if loaded.unsafe else "skops",
         "uri": settings.model_uri,
+        "predictor": predictor.kind,
     }
     metrics = ServingMetrics(
         settings.name, version, loaded.profile, info, count_bins=settings.count_feature_bins
@@ -89,6 +100,7 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         version=version,
         max_rows=settings.max_rows,
         metrics=metrics,
+        predictor=predictor,
     )
     return ServingApp(dataplane, max_request_bytes=settings.max_request_bytes)
 

@@ -26,3 +26,6 @@ class ServeSettings:
     access_log: bool = False
     count_feature_bins: bool = True
     """Off only to measure what counting costs (benchmarks/serving_bench.py)."""
+    compiled_predictor: bool = True
+    """Off: always predict through scikit-learn's own methods (see ``serving.compiled``)."""
+    """Off only to measure what counting costs (benchmarks/serving_bench.py)."""
