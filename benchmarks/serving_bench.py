@@ -388,7 +388,8 @@ def format_result(r: Result) -> str:
 
 def counting_cost(model_dir: Path, X: np.ndarray) -> dict[str, float]:  # noqa: N803
     """In-process, per request: handling time (parse, predict, count, encode) with counting on
-    and off, and the amortised time of counting alone (``observe_rows`` incl. bulk binning)."""
+    and off and through scikit-learn's own predict, and the amortised time of counting alone
+    (``observe_rows`` incl. bulk binning)."""
     import sklearn
 
     from modelops.serving.loader import load_model_dir
@@ -397,20 +398,20 @@ def counting_cost(model_dir: Path, X: np.ndarray) -> dict[str, float]:  # noqa: 
 
     sklearn.set_config(assume_finite=True)
     loaded = load_model_dir(model_dir)
+    uri = model_dir.as_uri()
     planes = {
-        bins: build_app(
-            loaded, ServeSettings(model_uri=model_dir.as_uri(), count_feature_bins=bins)
-        ).dataplane
-        for bins in (True, False)
+        "infer_us": ServeSettings(model_uri=uri),
+        "infer_no_bins_us": ServeSettings(model_uri=uri, count_feature_bins=False),
+        "infer_sklearn_us": ServeSettings(model_uri=uri, compiled_predictor=False),
     }
+    dataplanes = {key: build_app(loaded, settings).dataplane for key, settings in planes.items()}
     figures: dict[str, float] = {}
     for rows in ROW_COUNTS:
         body = request_body(X, rows)
-        features = planes[True].prepare(body).features
-        for bins, plane in planes.items():
-            key = f"infer_us_{rows}" if bins else f"infer_no_bins_us_{rows}"
-            figures[key] = _time_us(lambda b=body, p=plane: p.infer(b))  # type: ignore[misc]
-        metrics = planes[True].metrics
+        features = dataplanes["infer_us"].prepare(body).features
+        for key, plane in dataplanes.items():
+            figures[f"{key}_{rows}"] = _time_us(lambda b=body, p=plane: p.infer(b))  # type: ignore[misc]
+        metrics = dataplanes["infer_us"].metrics
         figures[f"count_us_{rows}"] = _time_us(lambda f=features, m=metrics: m.observe_rows(f))  # type: ignore[misc]
     return figures
 
@@ -496,6 +497,13 @@ def print_summary(report: Report) -> None:
                 f" {infer_us:7.1f} us handling (parse + predict + count + encode):"
                 f" {count_us / infer_us:.1%}; handling without counting"
                 f" {c[f'infer_no_bins_us_{rows}']:7.1f} us"
+            )
+        print("\nCompiled predictor (in-process handling per request, best of 3):")
+        for rows in ROW_COUNTS:
+            compiled_us, sklearn_us = c[f"infer_us_{rows}"], c[f"infer_sklearn_us_{rows}"]
+            print(
+                f"  rows={rows:<3} compiled {compiled_us:7.1f} us, through scikit-learn's predict"
+                f" {sklearn_us:7.1f} us: x{sklearn_us / compiled_us:.1f} faster"
             )
         for rows in ROW_COUNTS:
             for concurrency in CONCURRENCY:

@@ -29,7 +29,11 @@ _OUTPUT_DATATYPES = {"b": "BOOL", "i": "INT64", "u": "INT64", "f": "FP64"}
 Parameters = dict[str, str | int | float | bool]
 
 
-@dataclass(frozen=True, slots=True)
+# The request-path records are plain slotted dataclasses: a frozen one costs ~0.4 µs more to
+# create, a tenth of what parsing a 1-row request takes.
+
+
+@dataclass(slots=True)
 class InputTensor:
     name: str
     shape: tuple[int, ...]
@@ -38,13 +42,13 @@ class InputTensor:
     """The ``data`` member as parsed (a list, flat or nested); decoded by :func:`tensor_array`."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestedOutput:
     name: str
     parameters: Parameters
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InferRequest:
     id: str | None
     inputs: tuple[InputTensor, ...]
@@ -78,14 +82,18 @@ def parse_infer_request(body: bytes) -> InferRequest:
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInputError("'inputs' must be a non-empty list of tensors")
-    outputs = doc.get("outputs", [])
-    if not isinstance(outputs, list):
+    outputs = doc.get("outputs")
+    if outputs is not None and not isinstance(outputs, list):
         raise InvalidInputError("'outputs' must be a list of {'name': ...} objects")
+    parameters = doc.get("parameters")
     return InferRequest(
-        id=request_id,
-        inputs=tuple(_parse_input(i, item) for i, item in enumerate(inputs)),
-        outputs=tuple(_parse_output(i, item) for i, item in enumerate(outputs)),
-        parameters=parse_parameters(doc.get("parameters"), "request"),
+        request_id,
+        # No generators for the usual one tensor and no outputs: this runs for every request.
+        (_parse_input(0, inputs[0]),)
+        if len(inputs) == 1
+        else tuple([_parse_input(i, item) for i, item in enumerate(inputs)]),
+        tuple([_parse_output(i, item) for i, item in enumerate(outputs)]) if outputs else (),
+        {} if parameters is None else parse_parameters(parameters, "request"),
     )
 
 
@@ -112,11 +120,7 @@ def _parse_input(index: int, item: object) -> InputTensor:
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"inputs[{index}].name must be a non-empty string")
     shape = item.get("shape")
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
+    if not isinstance(shape, list) or not shape or not _is_shape(shape):
         raise InvalidInputError(
             f"input {name!r}: 'shape' must be a non-empty list of integers >= 0"
         )
@@ -131,12 +135,22 @@ def _parse_input(index: int, item: object) -> InputTensor:
     data = item["data"]
     if not isinstance(data, list):
         data = [data]  # a scalar is a one-element tensor
-    params = parse_parameters(item.get("parameters"), f"input {name!r}")
-    if params.get("binary_data_size") is not None:
+    params = item.get("parameters")
+    if params is not None and (
+        parse_parameters(params, f"input {name!r}").get("binary_data_size") is not None
+    ):
         raise InvalidInputError(
             f"input {name!r}: binary tensor data is not supported, send JSON data"
         )
     return InputTensor(name, tuple(shape), datatype, data)
+
+
+def _is_shape(shape: list[Any]) -> bool:
+    # A loop, not all(<generator>): half the time for the usual two dimensions.
+    for dim in shape:  # noqa: SIM110
+        if type(dim) is not int or dim < 0:
+            return False
+    return True
 
 
 def _parse_output(index: int, item: object) -> RequestedOutput:
@@ -185,7 +199,9 @@ def _matrix_from_tensor(tensor: InputTensor, layout: FeatureLayout) -> np.ndarra
                 "/INT32/BOOL, not BYTES"
             )
         matrix = tensor_array(tensor).astype(np.float64, copy=False)
-        _check_finite(matrix, layout)
+        # FP32 values can overflow to infinity when narrowed: those are checked in the matrix.
+        if tensor.datatype == "FP32" or not _finite_sum(tensor.data):
+            _check_finite(matrix, layout)
         return matrix
     if tensor.datatype != "BYTES":
         # Numbers for every column: fine when each categorical column holds integer codes.
@@ -273,6 +289,18 @@ def _numeric_column(name: str, column: np.ndarray, datatype: str) -> list[float]
     if not all(math.isfinite(v) for v in values):
         raise InvalidInputError(f"feature {name!r} has a non-finite value (NaN or infinity)")
     return values
+
+
+def _finite_sum(data: list[Any]) -> bool:
+    """True when a flat list of numbers sums to a finite value, so none is NaN or infinite.
+
+    ~0.1 µs for a 1-row request against ~1 µs for ``np.isfinite(...).all()``; ``False`` (an
+    overflowing sum, nested lists) only means: check value by value.
+    """
+    try:
+        return math.isfinite(sum(data))
+    except (TypeError, OverflowError):
+        return False
 
 
 def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
