@@ -18,8 +18,9 @@ import numpy as np
 from modelops.drift import Profile
 
 #: Rows compared per chunk (a multiple of 8: bytes are counted eight at a time). Measured with
-#: numpy 2.4 on 20 features x 9 edges: 0.015 us per row at 3072-4096 rows, 0.09 us below 3072
-#: (numpy then iterates the broadcast the slow way) and 0.023 us above 4096 (out of cache).
+#: numpy 2.4 on 20 features x 9 edges: ~0.07 us per row at 3072 rows and more, ~0.155 us below
+#: 3072 (numpy then iterates the broadcast the slow way); absolute figures vary with the
+#: machine's load (an earlier run measured 0.015 us), the 2x step at 3072 rows does not.
 CHUNK_ROWS = 4096
 
 
