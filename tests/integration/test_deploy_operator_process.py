@@ -51,6 +51,19 @@ def operator_container(values: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+async def wait_for_request(
+    kmock: Any, triple: tuple[str, str, str], process: Any, timeout: float
+) -> set[tuple[str, str, str]]:
+    """The (verb, group, resource) triples the operator sent, once `triple` is among them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        triples = {t for r in operator_requests(kmock) if (t := rbac_triple(r)) is not None}
+        done = triple in triples or process.returncode is not None
+        if done or asyncio.get_running_loop().time() > deadline:
+            return triples
+        await asyncio.sleep(0.1)
+
+
 async def wait_ok(client: httpx.AsyncClient, url: str, process: Any, timeout: float) -> str:
     """The body of the first 200 from `url`; fails early if the process exits."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -93,8 +106,10 @@ async def test_operator_container_answers_its_probe_and_metrics_ports(
             metrics = f"http://127.0.0.1:{by_name['metrics']}/metrics"
             page = await wait_ok(client, metrics, process, timeout=10)
         assert "modelops_reconcile_duration_seconds" in page
-        triples = {t for r in operator_requests(kmock) if (t := rbac_triple(r)) is not None}
-        assert ("watch", "modelops.dev", "modeldeployments") in triples
+        # The probe answers once Kopf runs, which can be before its first watch request.
+        watch = ("watch", "modelops.dev", "modeldeployments")
+        triples = await wait_for_request(kmock, watch, process, timeout=30)
+        assert watch in triples
         assert sorted(t for t in triples if not allows(*t)) == []
     finally:
         if process.returncode is None:
