@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.drift import Profile
@@ -99,6 +100,13 @@ def test_predictions_equal_in_process_scikit_learn(
         )
 
 
+def metric_families(server: ServerProcess) -> dict[str, Metric]:
+    """The server's /metrics page, parsed, by family name."""
+    with server.client() as client:
+        text = client.get("/metrics").text
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
 def test_numeric_models_predict_through_the_compiled_predictor(
     servers: dict[str, ServerProcess],
 ) -> None:
@@ -109,10 +117,7 @@ def test_numeric_models_predict_through_the_compiled_predictor(
         "categorical": "scikit-learn",  # object matrices go to the pipeline itself
     }
     for kind, predictor in expected.items():
-        with servers[kind].client() as client:
-            text = client.get("/metrics").text
-        families = {f.name: f for f in text_string_to_metric_families(text)}
-        (info,) = families["modelops_model_info"].samples
+        (info,) = metric_families(servers[kind])["modelops_model_info"].samples
         assert info.labels["predictor"] == predictor, kind
     log = servers["forest"].log()
     assert "Predicting with the compiled predictor: equal to scikit-learn on probe rows" in log
@@ -134,9 +139,7 @@ def test_one_tensor_per_feature_and_versioned_path_give_the_same(
 
 
 def _bin_counts(server: ServerProcess) -> dict[tuple[str, str], float]:
-    with server.client() as client:
-        text = client.get("/metrics").text
-    families = {f.name: f for f in text_string_to_metric_families(text)}
+    families = metric_families(server)
     return {
         (s.labels["feature"], s.labels["bin"]): s.value
         for s in families["modelops_feature_bin"].samples
