@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelops.drift import build_profile
-from modelops.serving.binning import NumericBulkBinner
+from modelops.serving.binning import CHUNK_ROWS, BinCounter, NumericBulkBinner
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -40,3 +40,38 @@ def test_refuses_categorical_profiles() -> None:
     profile = build_profile(data, ["x", "c"], categorical=["c"])
     with pytest.raises(ValueError, match="numeric"):
         NumericBulkBinner(profile)
+
+
+@pytest.mark.parametrize("sizes", [[1] * 50, [3000, 3000, 3000], [CHUNK_ROWS, 1, CHUNK_ROWS - 1]])
+def test_blocks_across_chunk_boundaries_count_like_one_matrix(sizes: list[int]) -> None:
+    rng = np.random.default_rng(len(sizes))
+    profile = build_profile(rng.normal(size=(300, 4)), ["a", "b", "c", "d"])
+    blocks = [rng.normal(size=(n, 4)) for n in sizes]
+    expected = profile.bin_counts(np.concatenate(blocks))
+    np.testing.assert_array_equal(NumericBulkBinner(profile).bin_counts_of(blocks), expected)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 16, 100])
+def test_counter_bins_every_row_once_whatever_the_batches(chunk_rows: int) -> None:
+    rng = np.random.default_rng(chunk_rows)
+    profile = build_profile(rng.normal(size=(300, 3)), ["a", "b", "c"])
+    counter = BinCounter(profile, chunk_rows=chunk_rows)
+    batches = [rng.normal(size=(int(n), 3)) for n in rng.integers(1, 40, size=60)]
+    for batch in batches[:30]:
+        counter.add(batch)
+    assert counter.pending_rows < chunk_rows
+    middle = counter.counts().copy()
+    np.testing.assert_array_equal(middle, profile.bin_counts(np.concatenate(batches[:30])))
+    for batch in batches[30:]:
+        counter.add(batch.astype(np.float32))  # any float matrix is counted as float64
+    np.testing.assert_array_equal(counter.counts(), profile.bin_counts(np.concatenate(batches)))
+
+
+def test_counter_of_a_categorical_profile_uses_the_drift_engine() -> None:
+    reference = np.array([[float(i), "ab"[i % 2]] for i in range(40)], dtype=object)
+    profile = build_profile(reference, ["x", "c"], categorical=["c"])
+    counter = BinCounter(profile, chunk_rows=8)
+    served = [np.array([[float(i), "abz"[i % 3]]], dtype=object) for i in range(30)]
+    for row in served:
+        counter.add(row)
+    np.testing.assert_array_equal(counter.counts(), profile.bin_counts(np.concatenate(served)))

@@ -13,14 +13,14 @@ def test_bulk_binning_counts_every_row_exactly_once() -> None:
     rng = np.random.default_rng(5)
     reference = rng.normal(size=(500, 3))
     profile = build_profile(reference, ["a", "b", "c"])
-    metrics = ServingMetrics("m", "v1", profile, {}, flush_rows=50)
+    metrics = ServingMetrics("m", "v1", profile, {}, chunk_rows=50)
     batches = [rng.normal(loc=0.5, size=(int(n), 3)) for n in rng.integers(1, 40, size=30)]
     for batch in batches:
         metrics.observe_rows(batch)
-    assert metrics.pending_rows < 50  # flushed along the way, not only at the end
+    assert metrics.bins is not None
+    assert metrics.bins.pending_rows < 50  # binned along the way, not only at the end
     everything = np.concatenate(batches)
-    metrics.flush()
-    np.testing.assert_array_equal(metrics.feature_bins, profile.bin_counts(everything))
+    np.testing.assert_array_equal(metrics.feature_bin_counts(), profile.bin_counts(everything))
     assert metrics.rows == len(everything)
 
 
@@ -28,9 +28,8 @@ def test_switched_off_counting_still_counts_rows() -> None:
     profile = build_profile(np.arange(20.0).reshape(10, 2), ["a", "b"])
     metrics = ServingMetrics("m", "v1", profile, {}, count_bins=False)
     metrics.observe_rows(np.zeros((7, 2)))
-    metrics.flush()
     assert metrics.rows == 7
-    assert not metrics.feature_bins.any()
+    assert not metrics.feature_bin_counts().any()
 
 
 def test_latency_histogram_is_cumulative_with_inclusive_bounds() -> None:

@@ -1,10 +1,9 @@
 """Prometheus metrics of the server, in their own registry, kept as plain numbers until a scrape.
 
-A request only adds to Python ints and appends its feature matrix to a pending list; pending rows
-are binned in bulk into one numpy array (``Profile.bin_counts``) every few thousand rows and before
-every scrape, and the metric families are built at scrape time by a custom collector.
-Per-request ``Counter.labels().inc()`` calls for every feature bin would cost more than the
-prediction itself.
+A request only adds to Python ints and hands its feature matrix to a ``BinCounter``, which bins
+rows in bulk every few thousand rows and before every scrape; the metric families are built at
+scrape time by a custom collector. Per-request ``Counter.labels().inc()`` calls for every feature
+bin would cost more than the prediction itself.
 
 Names (binding, see DESIGN.md): ``modelops_inference_requests_total{model,version,code}``,
 ``modelops_inference_request_duration_seconds``, ``modelops_inference_rows_total``,
@@ -27,7 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from modelops.drift import Profile
-from modelops.serving.binning import CHUNK_ROWS, NumericBulkBinner
+from modelops.serving.binning import CHUNK_ROWS, BinCounter
 
 #: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
 LATENCY_BUCKETS = (
@@ -49,11 +48,6 @@ LATENCY_BUCKETS = (
 )
 
 
-#: Pending served rows are binned in whole chunks of this many rows (the bulk binner's chunk) as
-#: they gather, and all of them whenever metrics are read.
-FLUSH_ROWS = CHUNK_ROWS
-
-
 class ServingMetrics(Collector):
     """Counters of one served model; every method runs in the event-loop thread."""
 
@@ -66,7 +60,7 @@ class ServingMetrics(Collector):
         *,
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
         count_bins: bool = True,
-        flush_rows: int = FLUSH_ROWS,
+        chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         self.model = model
         self.version = version
@@ -77,13 +71,7 @@ class ServingMetrics(Collector):
         self.bucket_counts = [0] * (len(buckets) + 1)
         self.latency_sum = 0.0
         self.rows = 0
-        self.feature_bins = np.zeros((len(profile.features), profile.max_bins), dtype=np.int64)
-        self.count_bins = count_bins
-        self.flush_rows = flush_rows
-        self.pending: list[np.ndarray] = []
-        self.pending_rows = 0
-        numeric = all(feature.kind == "numeric" for feature in profile.features)
-        self.numeric_binner = NumericBulkBinner(profile) if numeric else None
+        self.bins = BinCounter(profile, chunk_rows=chunk_rows) if count_bins else None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -95,39 +83,17 @@ class ServingMetrics(Collector):
         self.latency_sum += seconds
 
     def observe_rows(self, features: np.ndarray) -> None:
-        """Count one batch of served rows (``[rows, features]`` in profile order).
+        """Count one batch of served rows (``[rows, features]`` in profile order; kept until
+        binned, so it must not change afterwards)."""
+        self.rows += features.shape[0]
+        if self.bins is not None:
+            self.bins.add(features)
 
-        The rows are binned in bulk, at the latest when metrics are read: binning thousands of
-        rows at once costs a fraction per row of binning each request on its own.
-        """
-        rows = features.shape[0]
-        self.rows += rows
-        if not self.count_bins:
-            return
-        self.pending.append(features)
-        self.pending_rows += rows
-        if self.pending_rows >= self.flush_rows:
-            self.flush(whole_chunks=True)
-
-    def flush(self, *, whole_chunks: bool = False) -> None:
-        """Bin pending rows into :attr:`feature_bins` (``Profile.bin_counts``).
-
-        With ``whole_chunks`` only a multiple of ``flush_rows`` rows is binned and the rest stays
-        pending: the bulk binner is fastest on full chunks (see ``binning``). A scrape flushes all.
-        """
-        if not self.pending:
-            return
-        pending = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
-        self.pending, self.pending_rows = [], 0
-        if whole_chunks:
-            cut = len(pending) - len(pending) % self.flush_rows
-            if cut < len(pending):
-                self.pending, self.pending_rows = [pending[cut:]], len(pending) - cut
-                pending = pending[:cut]
-        if self.numeric_binner is not None and pending.dtype.kind == "f":
-            self.feature_bins += self.numeric_binner.bin_counts(pending)
-        else:
-            self.feature_bins += self.profile.bin_counts(pending)
+    def feature_bin_counts(self) -> np.ndarray:
+        """``(features, max_bins)`` counts of every value served so far, by profile bin."""
+        if self.bins is None:
+            return np.zeros((len(self.profile.features), self.profile.max_bins), dtype=np.int64)
+        return self.bins.counts()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
@@ -170,8 +136,7 @@ class ServingMetrics(Collector):
             "(bin = index in the profile's bin layout).",
             labels=["model", "version", "feature", "bin"],
         )
-        self.flush()
-        counts = self.feature_bins.tolist()
+        counts = self.feature_bin_counts().tolist()
         for feature, row in zip(self.profile.features, counts, strict=True):
             for index in range(feature.n_bins):
                 bins.add_metric([*labels, feature.name, str(index)], row[index])
