@@ -10,7 +10,11 @@ Servers:
 - ``ours-no-bins``: the same with feature-bin counting switched off (what counting costs);
 - ``mlserver``: MLServer 1.7.1 + mlserver-sklearn, default settings (inference in a worker);
 - ``mlserver-pw0``: the same with ``parallel_workers=0`` (inference in the server process);
-- ``floor``: our uvicorn + raw ASGI stack answering every request with a constant.
+- ``floor``: our uvicorn + raw ASGI stack answering every request with a constant;
+- ``bare``: the same stack doing the least a V2 prediction takes: parse the JSON body, make the
+  matrix, one matrix product with the model's coefficients, serialise the labels; no validation,
+  error handling, batching or metrics. What it reaches of the floor bounds what any real handler
+  in Python on this stack can reach.
 
 MLServer is installed into its own virtual environment under ``.bench/`` (git-ignored) on first
 use, with ``uvloop==0.21.0`` pinned (its worker crashes with newer uvloop). Prints req/s, p50/p99
@@ -184,6 +188,12 @@ def start_floor(workdir: Path) -> Server:
     return start(
         "floor", [sys.executable, __file__, "--run-floor", "--port", str(port)], port, workdir
     )
+
+
+def start_bare(model_dir: Path, workdir: Path) -> Server:
+    port = free_port()
+    command = [sys.executable, __file__, "--run-bare", str(model_dir), "--port", str(port)]
+    return start("bare", command, port, workdir)
 
 
 def ensure_mlserver() -> Path:
@@ -450,7 +460,7 @@ def print_summary(report: Report) -> None:
     for name, mib in report.peak_rss_mib.items():
         print(f"  {name:<13} {mib:7.1f} MiB")
     print("\nRatios (ours / peer):")
-    for peer in ("mlserver", "mlserver-pw0", "floor"):
+    for peer in ("mlserver", "mlserver-pw0", "floor", "bare"):
         for rows in ROW_COUNTS:
             for concurrency in CONCURRENCY:
                 ours, other = (
@@ -487,6 +497,14 @@ def print_summary(report: Report) -> None:
                 f"  conc={concurrency:<3} vs floor         throughput {share:.0%} of the floor"
                 f" (>= 80%)  {'met' if share >= 0.8 else 'MISSED'}"
             )
+            bare = report.get("bare", 1, concurrency)
+            if bare is not None:
+                print(
+                    f"  conc={concurrency:<3} for reference: the bare handler reaches"
+                    f" {bare.requests_per_second / floor.requests_per_second:.0%} of the floor,"
+                    f" ours {ours.requests_per_second / bare.requests_per_second:.0%}"
+                    " of the bare handler"
+                )
     c = report.counting
     if c:
         print("\nFeature-bin counting cost per request (in-process, best of 3):")
@@ -527,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--run-ours", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-floor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--run-bare", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-bins", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -534,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_ours(args.run_ours, args.port, bins=not args.no_bins)
     if args.run_floor:
         return run_floor(args.port)
+    if args.run_bare:
+        return run_bare(args.run_bare, args.port)
     if shutil.which("wrk") is None:
         print("wrk is needed as the load generator: apt-get install wrk", file=sys.stderr)
         return 2
@@ -552,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             ("ours", lambda: start_ours("ours", model_dir, workdir)),
             ("ours-no-bins", lambda: start_ours("ours-no-bins", model_dir, workdir, bins=False)),
             ("floor", lambda: start_floor(workdir)),
+            ("bare", lambda: start_bare(model_dir, workdir)),
         ]
         if not args.skip_mlserver:
             starters += [
@@ -644,6 +666,49 @@ def run_floor(port: int) -> int:
 
     config = uvicorn_config(app, "127.0.0.1", port)
     DrainingServer(config).run()
+    return 0
+
+
+def run_bare(model_dir: Path, port: int) -> int:
+    """The bare handler: the floor plus the least a V2 prediction takes (see the docstring)."""
+    import orjson
+
+    from modelops.serving.loader import load_model_dir
+    from modelops.serving.logs import configure_logging
+    from modelops.serving.server import DrainingServer, uvicorn_config
+
+    configure_logging("WARNING")
+    estimator = load_model_dir(model_dir).estimator
+    coef, intercept, classes = estimator.coef_[0], estimator.intercept_[0], estimator.classes_
+    option = orjson.OPT_SERIALIZE_NUMPY
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "GET":  # the readiness probe of wait_ready
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b'{"ready":true}'})
+            return
+        message = await receive()
+        body = message.get("body", b"")
+        while message.get("more_body"):
+            message = await receive()
+            body += message.get("body", b"")
+        tensor = orjson.loads(body)["inputs"][0]
+        features = np.array(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+        labels = classes[(features @ coef + intercept > 0).astype(np.intp)]
+        output = {"name": "predict", "datatype": "INT64", "shape": [len(labels)], "data": labels}
+        answer = orjson.dumps(
+            {"model_name": MODEL_NAME, "model_version": "v1", "outputs": [output]}, option=option
+        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    DrainingServer(uvicorn_config(app, "127.0.0.1", port)).run()
     return 0
 
 
