@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -17,6 +18,7 @@ from modelops.drift import build_profile
 from modelops.serving import compiled
 from modelops.serving.compiled import (
     COMPILED,
+    COMPILED_STEPS,
     SKLEARN,
     NotCompilable,
     Predictor,
@@ -27,13 +29,13 @@ from modelops.serving.compiled import (
 )
 from modelops.training.estimators import RECIPES, build
 
-#: Recipes without a compiled form: they predict through scikit-learn (still correct).
-NOT_COMPILED = {
+#: Recipes whose final estimator has no compiled form: compiled preprocessing, then the
+#: estimator's own predict (still scikit-learn's predictions).
+PREPROCESSING_ONLY = {
     "GradientBoostingClassifier",
     "GradientBoostingRegressor",
     "HistGradientBoostingClassifier",
     "HistGradientBoostingRegressor",
-    "GaussianNB",
 }
 
 N_FEATURES = 6
@@ -76,11 +78,10 @@ def test_every_trainer_recipe_compiles_to_the_same_predictions_or_falls_back(nam
     pipeline.fit(X, y)
     profile = build_profile(X, [f"f{i}" for i in range(N_FEATURES)])
     predictor, reason = select_predictor(pipeline, profile, numeric=True)
-    if name in NOT_COMPILED:
-        assert predictor.kind == SKLEARN
+    expected_kind = COMPILED_STEPS if name in PREPROCESSING_ONLY else COMPILED
+    assert predictor.kind == expected_kind, reason
+    if name in PREPROCESSING_ONLY:
         assert name in reason
-        return
-    assert predictor.kind == COMPILED, reason
     assert (predictor.predict_proba is not None) == (recipe.task == "classification")
     assert_same(predictor, pipeline, fresh_rows())
 
@@ -91,6 +92,23 @@ def test_logistic_regression_binary_and_multiclass_with_any_labels(labels: list[
     y = np.asarray(labels)[y]
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
     assert_same(compile_predictor(model), model, fresh_rows())
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [3, 7, 9, 11]])
+def test_gaussian_naive_bayes_binary_and_multiclass_with_any_labels(labels: list[Any]) -> None:
+    X, y = data("classification", classes=len(labels))
+    model = GaussianNB().fit(X, np.asarray(labels)[y])
+    predictor = compile_predictor(model)
+    assert predictor.kind == COMPILED
+    assert_same(predictor, model, fresh_rows())
+
+
+def test_a_bare_estimator_without_compiled_form_predicts_through_scikit_learn() -> None:
+    X, y = data("regression")
+    model = GradientBoostingRegressor(n_estimators=5).fit(X, y)
+    profile = build_profile(X, [f"f{i}" for i in range(N_FEATURES)])
+    predictor, reason = select_predictor(model, profile, numeric=True)
+    assert (predictor.kind, reason) == (SKLEARN, "no compiled form for GradientBoostingRegressor")
 
 
 def test_the_imputer_fills_missing_values_as_scikit_learn_does() -> None:
