@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from modelops.drift import build_profile
-from modelops.serving.binning import CHUNK_ROWS, BinCounter, NumericBulkBinner
+from modelops.serving.binning import (
+    CHUNK_ROWS,
+    MAX_PENDING_CHUNKS,
+    BinCounter,
+    NumericBulkBinner,
+)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -59,6 +64,8 @@ def test_counter_bins_every_row_once_whatever_the_batches(chunk_rows: int) -> No
     batches = [rng.normal(size=(int(n), 3)) for n in rng.integers(1, 40, size=60)]
     for batch in batches[:30]:
         counter.add(batch)
+        assert counter.pending_rows < chunk_rows * MAX_PENDING_CHUNKS  # bounded without help
+    counter.bin_whole_chunks()
     assert counter.pending_rows < chunk_rows
     middle = counter.counts().copy()
     np.testing.assert_array_equal(middle, profile.bin_counts(np.concatenate(batches[:30])))

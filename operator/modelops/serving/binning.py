@@ -28,6 +28,9 @@ CHUNK_ROWS = 4096
 #: Flag words summed at once: each of a word's eight bytes is 0 or 1, so a sum of up to 255 words
 #: holds eight exact counts side by side, one per byte.
 WORDS_PER_SUM = 128
+#: Pending rows are binned on :meth:`BinCounter.add` itself once they reach this many chunks
+#: (a bound on the memory they hold when nobody calls ``bin_whole_chunks``).
+MAX_PENDING_CHUNKS = 4
 
 
 class NumericBulkBinner:
@@ -68,11 +71,12 @@ class NumericBulkBinner:
         rows-last chunk buffer: one pass instead of a concatenation and a transposing copy. Not
         thread-safe (it reuses its buffers): the server calls it from the event loop only.
         """
-        rows = sum(block.shape[0] for block in blocks)
         at_or_above = np.zeros((self.n_features, self.max_edges), dtype=np.int64)
         finite = np.zeros(self.n_features, dtype=np.int64)
         columns, flags = self._buffers()
+        rows = 0
         for chunk_blocks, n in _chunks(blocks, CHUNK_ROWS):
+            rows += n
             np.concatenate(chunk_blocks, axis=0, out=columns[:, :n].T)
             columns[:, n:] = np.nan  # padding: NaN compares false with every edge
             values = columns[:, :n]
@@ -110,10 +114,18 @@ class BinCounter:
 
     def add(self, features: np.ndarray) -> None:
         """Count a ``[rows, features]`` matrix in profile order (numbers for a numeric-only
-        profile; kept until binned, so it must not change afterwards). Whole chunks of pending
-        rows are binned right away."""
+        profile; kept until binned, so it must not change afterwards).
+
+        Rows are binned by :meth:`bin_whole_chunks` (the server calls it once a response went
+        out, so no request waits for the binning) or, past MAX_PENDING_CHUNKS, right here.
+        """
         self.pending.append(features)
         self.pending_rows += features.shape[0]
+        if self.pending_rows >= self.chunk_rows * MAX_PENDING_CHUNKS:
+            self.bin_whole_chunks()
+
+    def bin_whole_chunks(self) -> None:
+        """Bin as many whole chunks of pending rows as there are (the rest stays pending)."""
         if self.pending_rows >= self.chunk_rows:
             self._bin(self.pending_rows - self.pending_rows % self.chunk_rows)
 
@@ -153,23 +165,15 @@ def _split_rows(blocks: list[np.ndarray], rows: int) -> tuple[list[np.ndarray], 
 
 
 def _chunks(blocks: list[np.ndarray], size: int) -> list[tuple[list[np.ndarray], int]]:
-    """The blocks regrouped into chunks of ``size`` rows (the last may be shorter), splitting
-    blocks at chunk boundaries (views, no copies)."""
+    """The blocks regrouped into chunks of ``size`` rows (the last may be shorter), with their
+    row counts."""
+    rows = sum(block.shape[0] for block in blocks)
     chunks: list[tuple[list[np.ndarray], int]] = []
-    current: list[np.ndarray] = []
-    filled = 0
-    for block in blocks:
-        start = 0
-        while start < block.shape[0]:
-            take = min(size - filled, block.shape[0] - start)
-            current.append(block[start : start + take] if take < block.shape[0] else block)
-            start += take
-            filled += take
-            if filled == size:
-                chunks.append((current, filled))
-                current, filled = [], 0
-    if current:
-        chunks.append((current, filled))
+    while rows > 0:
+        n = min(size, rows)
+        head, blocks = _split_rows(blocks, n)
+        chunks.append((head, n))
+        rows -= n
     return chunks
 
 

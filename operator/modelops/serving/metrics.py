@@ -77,10 +77,14 @@ class ServingMetrics(Collector):
         ProcessCollector(registry=self.registry)
 
     def observe_request(self, code: int, seconds: float) -> None:
-        """Count one inference request by status code and its latency."""
+        """Count one inference request by status code and its latency (called once its response
+        went out: whole chunks of served rows are binned here, where no request waits)."""
         self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
         self.bucket_counts[bisect_left(self.buckets, seconds)] += 1
         self.latency_sum += seconds
+        bins = self.bins
+        if bins is not None and bins.pending_rows >= bins.chunk_rows:
+            bins.bin_whole_chunks()
 
     def observe_rows(self, features: np.ndarray) -> None:
         """Count one batch of served rows (``[rows, features]`` in profile order; kept until
