@@ -3,8 +3,8 @@
 A ``predict`` call has a cost that does not grow with the rows: ~110 µs of input validation for
 a scikit-learn ``LogisticRegression``, still ~4 µs of numpy calls for the compiled predictor
 (``compiled``) and ~2.5 µs per tree for a forest; the arithmetic per row is tiny. Measured with
-the compiled predictor, batching still gives +75 % req/s at 32 connections (24 k against 13.6 k
-when each request predicts alone). Under concurrent load many requests are
+the compiled predictor, batching still gives +80 % req/s at 32 connections (30 k against 16.7 k
+when each request predicts alone; at one connection, predicting alone would gain ~5 %). Under concurrent load many requests are
 parsed in the same loop turns, so the batcher runs once after them (scheduled with ``call_soon``,
 no timer: it only waits for the event loop to go round), predicts their rows together and hands
 each request its slice. With a single client nothing waits: the batch is that one request.
