@@ -117,7 +117,8 @@ class BinCounter:
         profile; kept until binned, so it must not change afterwards).
 
         Rows are binned by :meth:`bin_whole_chunks` (the server calls it once a response went
-        out, so no request waits for the binning) or, past MAX_PENDING_CHUNKS, right here.
+        out, so the request that filled a chunk is answered first) or, past
+        MAX_PENDING_CHUNKS, right here.
         """
         self.pending.append(features)
         self.pending_rows += features.shape[0]

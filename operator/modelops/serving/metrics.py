@@ -77,8 +77,9 @@ class ServingMetrics(Collector):
         ProcessCollector(registry=self.registry)
 
     def observe_request(self, code: int, seconds: float) -> None:
-        """Count one inference request by status code and its latency (called once its response
-        went out: whole chunks of served rows are binned here, where no request waits)."""
+        """Count one inference request by status code and its latency. Called once its response
+        went out, so whole chunks of served rows are binned here: the requests whose rows fill a
+        chunk get their answers first."""
         self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
         self.bucket_counts[bisect_left(self.buckets, seconds)] += 1
         self.latency_sum += seconds
