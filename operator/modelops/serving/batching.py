@@ -1,13 +1,14 @@
 """Micro-batching: requests that arrive close together share one ``predict`` call.
 
-A ``predict`` call has a cost that does not grow with the rows: ~110 µs of input validation for
-a scikit-learn ``LogisticRegression``, still ~4 µs of numpy calls for the compiled predictor
-(``compiled``) and ~2.5 µs per tree for a forest; the arithmetic per row is tiny. Measured with
-the compiled predictor, batching still gives +80 % req/s at 32 connections (30 k against 16.7 k
-when each request predicts alone; at one connection, predicting alone would gain ~5 %). Under
-concurrent load many requests are parsed in the same loop turns, so the batcher runs once after
-them (scheduled with ``call_soon``, no timer: it only waits for the event loop to go round),
-predicts their rows together and hands each request its slice. With a single client nothing waits: the batch is that one request.
+A ``predict`` call has a cost that does not grow with the rows: ~110 µs of input validation for a
+scikit-learn ``LogisticRegression``, still ~4 µs of numpy calls for the compiled predictor
+(``compiled``) and ~2.5 µs per tree for a forest; the arithmetic per row is tiny. Measured with the
+compiled predictor, batching still gives +80 % req/s at 32 connections (30 k against 16.7 k when
+each request predicts alone; at one connection, predicting alone would gain ~5 %). Under concurrent
+load many requests are parsed in the same loop turns, so the batcher runs once after them
+(scheduled with ``call_soon``, no timer: it only waits for the event loop to go round), predicts
+their rows together and hands each request its slice. With a single client nothing waits: the batch
+is that one request.
 
 Predictions of scikit-learn estimators are row-independent, so a row predicts the same in a batch
 as alone. If a batched call fails (one request's rows are refused by the model), each request of
