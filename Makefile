@@ -10,7 +10,7 @@ DEMO_NAMESPACE ?= modelops-demo
 IMAGE_REPOSITORY = $(firstword $(subst :, ,$(IMAGE)))
 IMAGE_TAG = $(lastword $(subst :, ,$(IMAGE)))
 
-.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean
+.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ deploy: ## Install CRDs, RBAC and the operator with kustomize into the current c
 
 undeploy: ## Remove what `deploy` installed
 	kubectl delete -k manifests/default --ignore-not-found
+
+k8s-bin: ## Build the test control plane (kube-apiserver, kube-controller-manager, etcd) into a cache, once
+	bash hack/k8s/build.sh
 
 clean: ## Remove caches and build output
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache operator/*.egg-info
