@@ -8,7 +8,8 @@ The pydantic JSON schema is turned into a Kubernetes *structural* schema: every 
 inlined, ``Optional[X]`` becomes ``X`` (optional = not required, never ``nullable``), ``title``
 and ``additionalProperties: false`` are dropped (the API server prunes unknown fields instead),
 ``exclusiveMinimum: n`` becomes OpenAPI v3.0's ``minimum: n`` + ``exclusiveMinimum: true``, and
-spec defaults are kept as CRD defaults. Anything the conversion does not understand raises
+spec defaults are kept as CRD defaults, object defaults with their nested defaults filled in
+(the API server validates a default as written). Anything the conversion does not understand raises
 :class:`CrdGenError`, so a new field type can never slip through as a non-structural schema.
 """
 
@@ -175,15 +176,16 @@ def _clean_description(text: str) -> str:
 def _settle_default(node: dict[str, Any], *, defaults: bool) -> None:
     """Keep a default only where it means something to a user of ``kubectl apply``.
 
-    Null and empty-container defaults mean "absent" and are dropped; an object default that
-    the nested defaults reproduce from ``{}`` becomes ``{}``; status schemas keep none.
+    Null and empty-container defaults mean "absent" and are dropped; status schemas keep none.
+    An object default is written out with its nested defaults applied (``{type: pods}``, never
+    ``{}``): the API server checks every default against the CEL rules of its schema as
+    written, without nested defaulting, so a rule reading ``self.type`` fails on ``{}``
+    (issue #18). Either form stores the same object.
     """
     value = _without_nulls(node.pop("default"))
     if not defaults or value is None or value in ({}, []):
         return
-    if isinstance(value, dict) and apply_defaults(node, {}) == value:
-        value = {}
-    node["default"] = value
+    node["default"] = apply_defaults(node, value)
 
 
 def _without_nulls(value: Any) -> Any:
@@ -359,7 +361,7 @@ def _field_rows(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, s
     for name, prop in schema.get("properties", {}).items():
         path = f"{prefix}{name}"
         default = prop.get("default")
-        shown = "" if default in (None, {}) else f"`{_inline_json(default)}`"
+        shown = "" if _implied_by_nested(prop, default) else f"`{_inline_json(default)}`"
         if name in required:
             shown = "required"
         description = _markdown_text(prop.get("description", ""))
@@ -368,6 +370,11 @@ def _field_rows(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, s
             yield from _field_rows(prop, f"{path}.")
         elif prop.get("type") == "array" and "properties" in prop.get("items", {}):
             yield from _field_rows(prop["items"], f"{path}[].")
+
+
+def _implied_by_nested(schema: Mapping[str, Any], default: Any) -> bool:
+    """No default, or an object default that only repeats the nested rows' defaults."""
+    return default is None or (isinstance(default, dict) and apply_defaults(schema, {}) == default)
 
 
 def _markdown_text(text: str) -> str:

@@ -5,6 +5,10 @@ that matter for our CRDs, each one a real implementation rather than a stand-in:
 
 - ``structural_problems``: the structural-schema rules the API server enforces on a CRD
   (apiextensions ``validation.go``/``structural`` package), plus our own project rules.
+- ``default_rejections``/``defaults_with_rules``: what the API server checks of every ``default``
+  in a CRD at install (apiextensions ``schema/defaulting/validation.go``): the literal default,
+  with no nested defaulting, must be pruned, validate against its node's OpenAPI schema and pass
+  every CEL rule of that node and of the nested nodes whose part of the default is present.
 - ``rejections``: what a create of a custom resource would meet: unknown fields (strict field
   validation, kubectl's default), null pruning and defaulting (``apply_defaults``, the API
   server's algorithm), the OpenAPI v3.0 value validations (jsonschema's Draft 4 has the same
@@ -20,11 +24,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import celpy
 import jsonschema
@@ -187,19 +192,104 @@ def _list_type_problems(node: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _default_problems(node: Mapping[str, Any]) -> Iterator[str]:
+    """The install-time checks of a default that are not CEL (see ``default_rejections``).
+
+    Like the API server, this validates the literal default: nested defaults are not applied.
+    """
     if "default" not in node:
         return
     default = node["default"]
     if default is None:
         yield "a null default"
         return
-    defaulted = apply_defaults(node, default)
-    unknown = list(unknown_fields(node, defaulted, "default"))
+    unknown = list(unknown_fields(node, default, "default"))
     if unknown:
         yield f"default is not pruned: {unknown}"
-    errors = list(_openapi_errors(node, defaulted))
+    errors = list(_openapi_errors(node, default))
     if errors:
         yield f"default does not validate: {errors}"
+
+
+# --- Defaults as the API server checks them at CRD install --------------------------------------
+
+
+class DefaultRule(NamedTuple):
+    """One CEL rule that the API server evaluates against (part of) one literal default.
+
+    ``path`` is the field path of the schema node holding the default (``spec.source``),
+    ``default`` that literal default, ``rule`` the ``x-kubernetes-validations`` entry. The rule
+    belongs to ``schema``, the node at ``path + at`` (``at`` is ``""`` for the defaulted node
+    itself, ``.window`` or ``[0]`` for a nested one), and sees ``value``, the part of the
+    default found there, as ``self``.
+    """
+
+    path: str
+    default: Any
+    rule: Mapping[str, Any]
+    at: str
+    value: Any
+    schema: Mapping[str, Any]
+
+    def outcome(self) -> bool | str:
+        """True when the rule passes, else False or the evaluation error (see evaluate_rule)."""
+        return evaluate_rule(self.rule["rule"], self.schema, self.value)
+
+    def describe(self) -> str:
+        """``spec.source: default {} fails rule 'self.type ...' (message): outcome``."""
+        where = f"{self.path}: default {json.dumps(self.default)}"
+        if self.at:
+            where += f", at {self.at} {json.dumps(self.value)},"
+        outcome = self.outcome()
+        result = "fails" if outcome is False else str(outcome)
+        return f"{where} rule {self.rule['rule']!r} ({self.rule.get('message')}): {result}"
+
+
+def defaults_with_rules(crd: Mapping[str, Any]) -> list[DefaultRule]:
+    """Every (default, CEL rule) pair the API server evaluates when the CRD is installed.
+
+    Each schema node with a ``default``, at any depth, meets its own rules and those of every
+    nested node (properties, items, additionalProperties) whose part of the default is present,
+    evaluated against the literal default: the API server does not apply the nested defaults
+    first (``defaulting.validate`` calls the CEL validator with ``s.Default.Object``).
+    """
+    found: list[DefaultRule] = []
+    for version in crd["spec"]["versions"]:
+        for path, node in walk(version["schema"]["openAPIV3Schema"]):
+            if "default" not in node:
+                continue
+            default = node["default"]
+            for at, schema, value, rule in _rules_over(node, default, ""):
+                found.append(DefaultRule(path, default, rule, at, value, schema))
+    return found
+
+
+def default_rejections(crd: Mapping[str, Any]) -> list[str]:
+    """Why the API server would refuse ``crd`` for one of its defaults (empty when it accepts)."""
+    problems = []
+    for version in crd["spec"]["versions"]:
+        for path, node in walk(version["schema"]["openAPIV3Schema"]):
+            problems += [f"{path}: {problem}" for problem in _default_problems(node)]
+    problems += [r.describe() for r in defaults_with_rules(crd) if r.outcome() is not True]
+    return problems
+
+
+def _rules_over(
+    schema: Mapping[str, Any], value: Any, at: str
+) -> Iterator[tuple[str, Mapping[str, Any], Any, Mapping[str, Any]]]:
+    """The rules of ``schema`` and of its nested nodes over the parts of ``value`` present."""
+    for rule in schema.get("x-kubernetes-validations", ()):
+        yield at, schema, value, rule
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for name, item in value.items():
+            if name in properties:
+                yield from _rules_over(properties[name], item, f"{at}.{name}")
+            elif isinstance(extra, Mapping):
+                yield from _rules_over(extra, item, f"{at}.{name}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            yield from _rules_over(schema["items"], item, f"{at}[{index}]")
 
 
 # --- Validating a custom resource ----------------------------------------------------------------

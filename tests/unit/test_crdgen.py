@@ -250,7 +250,7 @@ def test_status_has_no_defaults_and_spec_defaults_are_user_facing() -> None:
         assert status_defaults == []
     spec = open_api_schema(crd_for("DriftPolicy"))["properties"]["spec"]["properties"]
     assert spec["interval"]["default"] == "60s"
-    assert spec["promotion"]["default"] == {}
+    assert spec["promotion"]["default"] == {"mode": "manual", "minImprovement": 0.0}
     assert spec["promotion"]["properties"]["mode"]["default"] == "manual"
     assert spec["metrics"]["default"] == [{"type": t} for t in api.METRIC_TYPES]
     assert "default" not in spec["retraining"]
@@ -290,26 +290,66 @@ def test_an_untyped_mapping_is_refused_unless_declared_free_form() -> None:
     }
 
 
-def test_object_defaults_collapse_to_empty_only_when_nested_defaults_reproduce_them() -> None:
+def test_object_defaults_are_written_with_their_nested_defaults_applied() -> None:
+    """Never collapsed to ``{}``: the API server checks CEL rules on the default as written."""
+
     class Inner(ApiModel):
         a: int = 1
         """A."""
         b: str | None = None
         """B."""
+        c: Annotated[str, Field(max_length=3)] = "c"
+        """C."""
+
+    class Middle(ApiModel):
+        inner: Inner | None = None
+        """Absent: the API server leaves it absent too."""
+        deep: Inner = Inner()
+        """Defaulted inside the default."""
 
     class Outer(ApiModel):
         same: Inner = Inner()
         """Same as the nested defaults."""
         different: Inner = Inner(a=2, b="x")
         """Not the nested defaults."""
+        nested: Middle = Middle()
+        """Nested defaults at two levels."""
         items: Annotated[list[int], Field(max_length=3)] = []
         """Empty means absent."""
 
     props = crdgen.structural_schema(Outer, defaults=True)["properties"]
-    assert props["same"]["default"] == {}
-    assert props["different"]["default"] == {"a": 2, "b": "x"}
+    assert props["same"]["default"] == {"a": 1, "c": "c"}
+    assert props["different"]["default"] == {"a": 2, "b": "x", "c": "c"}
+    assert props["nested"]["default"] == {"deep": {"a": 1, "c": "c"}}
     assert "default" not in props["items"]
     assert "default" not in crdgen.structural_schema(Outer, defaults=False)["properties"]["same"]
+
+
+def test_the_readme_shows_an_object_default_only_where_it_is_not_the_nested_rows() -> None:
+    """``{type: pods}`` is already the ``source.type`` row; a different default is shown."""
+    rows = {row[0]: row[2] for row in crdgen._field_rows(_dpol_spec(), "spec.")}
+    assert rows["`spec.source`"] == ""
+    assert rows["`spec.source.type`"] == '`"pods"`'
+    assert rows["`spec.promotion`"] == ""
+    assert rows["`spec.interval`"] == '`"60s"`'
+
+    class Inner(ApiModel):
+        a: int = 1
+        """A."""
+
+    class Outer(ApiModel):
+        different: Inner = Inner(a=2)
+        """Not the nested defaults."""
+
+    schema = crdgen.structural_schema(Outer, defaults=True)
+    assert list(crdgen._field_rows(schema, "spec.")) == [
+        ("`spec.different`", "object", '`{"a": 2}`', "Not the nested defaults."),
+        ("`spec.different.a`", "integer", "`1`", "A."),
+    ]
+
+
+def _dpol_spec() -> dict[str, Any]:
+    return crdgen.structural_schema(api.DriftPolicySpec, defaults=True)
 
 
 def test_apply_defaults_follows_the_api_server_algorithm() -> None:
