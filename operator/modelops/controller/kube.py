@@ -3,7 +3,9 @@
 Requests are raw JSON over the ``kubernetes`` client's authenticated connection pool: no model
 classes, so a body round-trips unchanged and costs no deserialisation. Every write is a
 ``application/merge-patch+json`` PATCH or a POST, never an update (PUT), matching the RBAC rules in
-``modelops.rbac``. Label selectors are sent to the server and re-checked here, which costs nothing
+``modelops.rbac``. Every write names the field manager ``modelops`` and every request carries the
+User-Agent ``modelops/<version>``, so ``managedFields`` and the API server's audit log say which
+writes are ours. Label selectors are sent to the server and re-checked here, which costs nothing
 and keeps the result right even where the server ignored them.
 """
 
@@ -19,10 +21,16 @@ from typing import Any, Final, cast
 import kopf
 import kubernetes
 
-from modelops import API_GROUP, API_VERSION
+from modelops import API_GROUP, API_VERSION, __version__
 from modelops.resources import labels as label_keys
 
 MERGE_PATCH: Final = "application/merge-patch+json"
+#: The ``fieldManager`` of every write: ``managedFields`` then name us, not a client library.
+FIELD_MANAGER: Final = "modelops"
+#: Sent with every request. The API server also derives the field manager of writes that name
+#: none from the part before the first "/", so Kopf's own writes are recorded as ``modelops`` too.
+USER_AGENT: Final = f"{FIELD_MANAGER}/{__version__}"
+_WRITES: Final = frozenset({"POST", "PATCH", "PUT"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class Kube:
 
     def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
         self._api = api_client
+        # The client's default headers override the per-request ones, so set it there too.
+        self._api.user_agent = USER_AGENT
         self._timeout = timeout
         self._lock = threading.Lock()
         self.requests = 0
@@ -108,13 +118,16 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = content_type
+        params = dict(query or {})
+        if method in _WRITES:
+            params["fieldManager"] = FIELD_MANAGER
         _, url, header_params, payload, _ = self._api.param_serialize(
             method,
             path,
-            query_params=list(query.items()) if query else None,
+            query_params=list(params.items()) or None,
             header_params=headers,
             body=body,
             auth_settings=["BearerToken"],
