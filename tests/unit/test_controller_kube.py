@@ -99,3 +99,47 @@ def test_connection_failures_are_kube_errors() -> None:
     with pytest.raises(KubeError) as raised:
         Kube(Down()).get(DEPLOYMENTS, "ml", "iris")
     assert raised.value.status == 0
+
+
+STORAGE_INITIALISING = {
+    "kind": "Status",
+    "status": "Failure",
+    "message": "storage is (re)initializing",
+    "reason": "TooManyRequests",
+    "code": 429,
+}
+
+
+def test_a_throttled_request_is_resent_after_retry_after_capped() -> None:
+    api = RecordingApi(
+        [
+            FakeResponse(429, STORAGE_INITIALISING, {"Retry-After": "1"}),
+            FakeResponse(429, STORAGE_INITIALISING, {"Retry-After": "3600"}),
+            FakeResponse(201, {"metadata": {"name": "iris"}}),
+        ]
+    )
+    waits: list[float] = []
+    kube = Kube(api, sleep=waits.append)
+    created = kube.create(DEPLOYMENTS, "ml", {"metadata": {"name": "iris"}})
+    assert created == {"metadata": {"name": "iris"}}
+    assert waits == [1.0, 5.0]  # the server's hint, capped
+    assert [m for m, _, _ in api.sent] == ["POST"] * 3
+    assert kube.requests == 3
+
+
+def test_a_request_throttled_every_time_fails_after_a_few_attempts() -> None:
+    api = RecordingApi([FakeResponse(429, STORAGE_INITIALISING) for _ in range(10)])
+    waits: list[float] = []
+    with pytest.raises(KubeError) as raised:
+        Kube(api, sleep=waits.append).get(MODEL_DEPLOYMENTS, "ml", "iris")
+    assert raised.value.status == 429
+    assert "storage is (re)initializing" in str(raised.value)
+    assert len(api.sent) == 4
+    assert waits == [0.5, 1.0, 2.0]  # no Retry-After: a short doubling wait
+
+
+def test_other_errors_are_not_resent() -> None:
+    api = RecordingApi([FakeResponse(500, {"message": "etcd timeout"})])
+    with pytest.raises(KubeError):
+        Kube(api, sleep=lambda _: None).get(DEPLOYMENTS, "ml", "iris")
+    assert len(api.sent) == 1

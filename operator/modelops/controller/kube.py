@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -31,6 +32,11 @@ FIELD_MANAGER: Final = "modelops"
 #: none from the part before the first "/", so Kopf's own writes are recorded as ``modelops`` too.
 USER_AGENT: Final = f"{FIELD_MANAGER}/{__version__}"
 _WRITES: Final = frozenset({"POST", "PATCH", "PUT"})
+TOO_MANY_REQUESTS: Final = 429
+#: Attempts of a request answered 429 before the error goes to the handler (which retries later).
+THROTTLED_ATTEMPTS: Final = 4
+#: Longest wait between them, whatever Retry-After asks: a handler thread must not block long.
+RETRY_AFTER_CAP: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,15 @@ class ConflictError(KubeError):
 class Kube:
     """Raw JSON access to the objects the controller reads and writes."""
 
-    def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._api = api_client
+        self._sleep = sleep
         # The client's default headers override the per-request ones, so set it there too.
         self._api.user_agent = USER_AGENT
         self._timeout = timeout
@@ -132,25 +145,39 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        with self._lock:
-            self.requests += 1
-        try:
-            response = self._api.call_api(
-                method,
-                url,
-                header_params=header_params,
-                body=payload,
-                _request_timeout=self._timeout,
-            )
-            data = response.read()
-        except Exception as exc:  # urllib3 connection errors, timeouts
-            raise KubeError(0, f"{method} {path} failed: {exc}") from exc
+        attempt = 1
+        response, data = self._send(method, path, url, header_params, payload)
+        while int(response.status) == TOO_MANY_REQUESTS and attempt < THROTTLED_ATTEMPTS:
+            # Throttled (priority and fairness), or the storage is (re)initialising right after a
+            # CRD install: the request was not processed, so sending it again is safe.
+            self._sleep(retry_after(response, attempt))
+            attempt += 1
+            response, data = self._send(method, path, url, header_params, payload)
         status = int(response.status)
         if status >= 400:
             message = _status_message(data) or (response.reason or "")
             error = {404: NotFoundError, 409: ConflictError}.get(status, KubeError)
             raise error(status, f"{method} {path}: {message}")
         return json.loads(data) if data else None
+
+    def _send(
+        self, method: str, path: str, url: str, headers: Any, payload: Any
+    ) -> tuple[Any, bytes]:
+        """One HTTP exchange: the response and its body; a failed connection is a KubeError."""
+        with self._lock:
+            self.requests += 1
+        try:
+            response = self._api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=payload,
+                _request_timeout=self._timeout,
+            )
+            data: bytes = response.read()
+        except Exception as exc:  # urllib3 connection errors, timeouts
+            raise KubeError(0, f"{method} {path} failed: {exc}") from exc
+        return response, data
 
     def get(self, kind: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -196,6 +223,17 @@ class Kube:
     ) -> dict[str, Any]:
         """Merge ``status`` into the status subresource."""
         return self.patch(kind, namespace, name, {"status": status}, subresource="status")
+
+
+def retry_after(response: Any, attempt: int) -> float:
+    """Seconds to wait before resending a throttled request: the server's Retry-After (in
+    seconds; the API server sends 1) or a doubling default, capped at RETRY_AFTER_CAP."""
+    headers = getattr(response, "headers", None) or {}
+    try:
+        wanted = float(str(headers["Retry-After"]))
+    except (KeyError, ValueError):  # absent, or an HTTP date
+        wanted = 0.5 * 2 ** (attempt - 1)
+    return min(max(wanted, 0.0), RETRY_AFTER_CAP)
 
 
 def _status_message(data: bytes | None) -> str:
