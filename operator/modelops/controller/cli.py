@@ -51,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelops operator: {exc}", file=sys.stderr)
         return 2
 
+    from modelops.controller.kube import ClusterConfigError, load_configuration
+
+    # Without a cluster to talk to, Kopf would print a traceback and retry every minute; an API
+    # server that does not answer yet is different, and Kopf keeps retrying it.
+    try:
+        load_configuration()
+    except ClusterConfigError as exc:
+        print(f"modelops operator: {exc}", file=sys.stderr)
+        return 2
+
     import kopf
 
     from modelops.controller.handlers import register as register_handlers

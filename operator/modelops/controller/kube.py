@@ -83,6 +83,52 @@ class ConflictError(KubeError):
     """HTTP 409: the object exists already (create) or changed meanwhile."""
 
 
+class ClusterConfigError(Exception):
+    """No way to reach a cluster: not in a pod, and no kubeconfig that can be read.
+
+    Nothing fixes this by waiting, unlike an API server that does not answer (retried)."""
+
+
+def kubeconfig_paths(environ: Mapping[str, str]) -> list[str]:
+    """The kubeconfig files the client reads: ``$KUBECONFIG`` (a list) or ~/.kube/config."""
+    listed = [os.path.expanduser(p) for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return listed or [os.path.join(home, ".kube", "config")]
+
+
+def load_configuration(environ: Mapping[str, str] | None = None) -> Any:
+    """The client configuration (in-cluster in a pod, else the kubeconfig), read without any
+    request to the API server; ClusterConfigError says in one line what is missing or broken."""
+    env = os.environ if environ is None else environ
+    configuration = kubernetes.client.Configuration()
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+        except kubernetes.config.ConfigException as exc:
+            raise ClusterConfigError(f"cannot use the pod's service account: {exc}") from exc
+        return configuration
+    paths = kubeconfig_paths(env)
+    found = [p for p in paths if os.path.isfile(p)]
+    hint = "start a local cluster with `make kind-up`, or set KUBECONFIG to a kubeconfig file"
+    if not found:
+        raise ClusterConfigError(
+            "no cluster to connect to: KUBERNETES_SERVICE_HOST is unset (not in a pod) and "
+            f"there is no kubeconfig at {os.pathsep.join(paths)}; {hint}"
+        )
+    try:
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.pathsep.join(found), client_configuration=configuration
+        )
+    except Exception as exc:  # ConfigException, YAML errors, bad base64 or certificate data
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterConfigError(
+            f"cannot use the kubeconfig {os.pathsep.join(found)}: {reason}; {hint}"
+        ) from exc
+    return configuration
+
+
 class Kube:
     """Raw JSON access to the objects the controller reads and writes."""
 
@@ -105,16 +151,7 @@ class Kube:
     @classmethod
     def connect(cls, *, timeout: float = 30.0) -> Kube:
         """In-cluster credentials when running in a pod, else ``$KUBECONFIG`` (or ~/.kube)."""
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            configuration = kubernetes.client.Configuration()
-            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration
-            )
-            client = kubernetes.client.ApiClient(configuration)
-        else:
-            path = os.environ.get("KUBECONFIG") or None
-            client = kubernetes.config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
-        return cls(client, timeout=timeout)
+        return cls(kubernetes.client.ApiClient(load_configuration()), timeout=timeout)
 
     def close(self) -> None:
         """Close the connection pool (so that shutdown does not wait for idle connections)."""
