@@ -24,6 +24,9 @@ from modelops.resources import labels
 
 MODEL_DEPLOYMENT = (API_GROUP, API_VERSION, "modeldeployments")
 DRIFT_POLICY = (API_GROUP, API_VERSION, "driftpolicies")
+DEPLOYMENT = ("apps", "v1", "deployments")
+#: The labels of the serving Deployments the operator creates (and the only ones it watches).
+SERVER_LABELS = {labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"}
 FINALIZER = f"{API_GROUP}/finalizer"
 #: Retry delay after an API error (a transient 5xx, a timeout) instead of Kopf's default 60 s.
 RETRY_DELAY = 5.0
@@ -59,37 +62,45 @@ class IdentifiedConnectionInfo(kopf.ConnectionInfo):
         return cls(**{f.name: getattr(info, f.name) for f in dataclasses.fields(info)})
 
 
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) -> None:
+    """Kopf's settings for this operator (called by the startup handler; separate to be tested)."""
+    # Progress and the last handled spec live in annotations under our own domain, never in
+    # status: the CRDs' structural schema would prune unknown status fields silently.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key="last-handled-configuration"
+    )
+    # Only needed if a handler ever requires one; our delete handlers are optional because
+    # owner references let the garbage collector remove the children.
+    settings.persistence.finalizer = FINALIZER
+    # One operator replica at a time (the Deployment uses a Recreate strategy); no peering
+    # objects, so no extra CRD and no extra writes.
+    settings.peering.standalone = True
+    settings.peering.mandatory = False
+    # Post our own decisions (kopf.event) as Events; Kopf's per-handler "succeeded" chatter
+    # would be one write per handler run, so only warnings and errors of its logs are posted.
+    settings.posting.enabled = True
+    settings.posting.level = logging.WARNING
+    # Watches end after this long on the server and are re-established: a connection that
+    # died silently is noticed within the client timeout.
+    settings.watching.server_timeout = config.watch_server_timeout_seconds
+    settings.watching.client_timeout = config.watch_server_timeout_seconds + 30
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1.0
+    # Threads for the sync handlers: one per concurrently handled object at most.
+    settings.execution.max_workers = 32
+    settings.networking.request_timeout = config.api_timeout_seconds
+    # Kopf applies a handler's ``labels=`` on the client, after listing and watching every
+    # Deployment of the cluster; this selector goes into the list and watch requests instead.
+    settings.watching.label_selectors[DEPLOYMENT] = labels.selector(SERVER_LABELS)
+
+
 def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     """Add the operator's handlers, configured by ``config``, to ``registry``."""
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
-        # Progress and the last handled spec live in annotations under our own domain, never in
-        # status: the CRDs' structural schema would prune unknown status fields silently.
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=API_GROUP, key="last-handled-configuration"
-        )
-        # Only needed if a handler ever requires one; our delete handlers are optional because
-        # owner references let the garbage collector remove the children.
-        settings.persistence.finalizer = FINALIZER
-        # One operator replica at a time (the Deployment uses a Recreate strategy); no peering
-        # objects, so no extra CRD and no extra writes.
-        settings.peering.standalone = True
-        settings.peering.mandatory = False
-        # Post our own decisions (kopf.event) as Events; Kopf's per-handler "succeeded" chatter
-        # would be one write per handler run, so only warnings and errors of its logs are posted.
-        settings.posting.enabled = True
-        settings.posting.level = logging.WARNING
-        # Watches end after this long on the server and are re-established: a connection that
-        # died silently is noticed within the client timeout.
-        settings.watching.server_timeout = config.watch_server_timeout_seconds
-        settings.watching.client_timeout = config.watch_server_timeout_seconds + 30
-        settings.watching.connect_timeout = 30
-        settings.watching.reconnect_backoff = 1.0
-        # Threads for the sync handlers: one per concurrently handled object at most.
-        settings.execution.max_workers = 32
-        settings.networking.request_timeout = config.api_timeout_seconds
+        configure_kopf(settings, config)
         metrics = OperatorMetrics()
         if config.metrics_port:
             port = metrics.serve(config.metrics_host, config.metrics_port)
@@ -137,13 +148,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     def forget_model(body: kopf.Body, memo: Any, **_: Any) -> None:
         modeldeployment.forget(_ctx(memo), dict(body))
 
-    @kopf.on.event(
-        "apps",
-        "v1",
-        "deployments",
-        labels={labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"},
-        registry=registry,
-    )
+    # Filtered by the server (configure_kopf); the same labels here keep Kopf's own check.
+    @kopf.on.event(*DEPLOYMENT, labels=SERVER_LABELS, registry=registry)
     def deployment_changed(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])
         try:
