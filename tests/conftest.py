@@ -1,3 +1,63 @@
-"""Shared fixtures for every test tier."""
+"""Shared fixtures for every test tier.
+
+``testbed`` is the real control plane (etcd, kube-apiserver, kube-controller-manager built by
+``make k8s-bin``) with a process kubelet, shared by the session; ``kube`` is a fresh namespace
+of it per test, with an admin client, and fails the test when the operator got any 403 there.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from kube_testbed.client import KubeClient
+from kube_testbed.controlplane import missing_binaries
+from kube_testbed.testbed import Testbed
+
+
+def testbed_problem() -> str | None:
+    """Why the real control plane cannot run here, or None."""
+    missing = missing_binaries()
+    if missing:
+        return f"{', '.join(missing)} not built: run `make k8s-bin` (once; ~7-10 min)"
+    if os.geteuid() != 0:
+        return "the process kubelet needs root for network namespaces (ip netns)"
+    if shutil.which("ip") is None or shutil.which("kubectl") is None:
+        return "the testbed needs `ip` (iproute2) and `kubectl` on the PATH"
+    return None
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    """The real control plane with the project's CRDs and RBAC installed, and a kubelet."""
+    problem = testbed_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real control plane is required in CI: {problem}")
+        pytest.skip(problem)
+    bed = Testbed(tmp_path_factory.mktemp("testbed"))
+    bed.start()
+    try:
+        yield bed
+    finally:
+        bed.stop()
+
+
+@pytest.fixture
+async def kube(testbed: Testbed) -> AsyncIterator[KubeClient]:
+    """An admin client of a fresh namespace; the operator's clients use its ServiceAccount."""
+    namespace = testbed.create_namespace()
+    testbed.point_operator_at_cluster()
+    client = testbed.client(namespace)
+    since = time.time()
+    try:
+        yield client
+    finally:
+        await client.close()
+        forbidden = testbed.forbidden_to_operator(since)
+        testbed.delete_namespace(namespace)
+    assert not forbidden, f"the operator was refused by RBAC: {forbidden}"
+
