@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -95,55 +96,130 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int) else 0
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """What a Deployment's status says about its rollout (missing counts are zero, as the API
+    server omits them)."""
+
+    generation: int
+    observed_generation: int
+    wanted: int
+    """``spec.replicas`` of the Deployment: what its controller is driving towards."""
+    updated: int
+    """Pods of the new ReplicaSet, ready or not."""
+    total: int
+    """Pods of every ReplicaSet, old and new (``status.replicas``)."""
+    available: int
+    """Available pods of every ReplicaSet, old and new."""
+    stalled: bool
+    """Progressing=False with ProgressDeadlineExceeded, for the generation it describes."""
+
+    @classmethod
+    def of(cls, deployment: dict[str, Any], desired_replicas: int) -> Rollout:
+        """Read the counts; ``desired_replicas`` when the Deployment names no replicas."""
+        status = deployment.get("status") or {}
+        replicas = (deployment.get("spec") or {}).get("replicas")
+        generation = _int(deployment.get("metadata", {}).get("generation"))
+        observed = _int(status.get("observedGeneration"))
+        return cls(
+            generation=generation,
+            observed_generation=observed,
+            wanted=replicas if isinstance(replicas, int) else desired_replicas,
+            updated=_int(status.get("updatedReplicas")),
+            total=_int(status.get("replicas")),
+            available=_int(status.get("availableReplicas")),
+            stalled=observed >= generation
+            and any(
+                c.get("type") == "Progressing"
+                and c.get("status") == "False"
+                and c.get("reason") == reasons.PROGRESS_DEADLINE_EXCEEDED
+                for c in status.get("conditions") or []
+            ),
+        )
+
+    @property
+    def observed(self) -> bool:
+        """Whether the Deployment controller has seen the current spec (else the counts are
+        about the previous one)."""
+        return self.observed_generation >= self.generation
+
+    @property
+    def old(self) -> int:
+        """Pods of old ReplicaSets still running."""
+        return max(self.total - self.updated, 0)
+
+    @property
+    def complete(self) -> bool:
+        """Every wanted pod is of the new ReplicaSet and available, and no old pod is left."""
+        return (
+            self.observed
+            and self.updated >= self.wanted
+            and self.total <= self.wanted
+            and self.available >= self.wanted
+        )
+
+    def describe(self) -> str:
+        """The counts, saying which pods are new and which are old."""
+        if self.old == 0 and self.total > self.wanted:
+            return f"scaling down to {self.wanted}, {self.total} {_pods(self.total)} running"
+        text = f"{self.updated} of {self.wanted} {_pods(self.wanted)} updated"
+        if self.old:
+            text += f", {self.old} old still running"
+        return f"{text}, {self.available} available"
+
+
+def _pods(count: int) -> str:
+    return "replica" if count == 1 else "replicas"
+
+
 def rollout_conditions(
     desired_replicas: int, deployment: dict[str, Any] | None
 ) -> tuple[Phase, dict[str, tuple[ConditionStatus, str, str]]]:
-    """The phase and the (status, reason, message) of Ready, Progressing and Degraded."""
+    """The phase and the (status, reason, message) of Ready, Progressing and Degraded.
+
+    Ready means the current spec is served in full: every wanted pod is of the new ReplicaSet
+    and available, and the Deployment controller has observed the current generation. Mid-
+    rollout, old pods still count in the Deployment's ready and available totals, so the
+    message says how many are updated and how many are old.
+    """
     if deployment is None:
         return "Pending", {
             reasons.READY: ("False", reasons.ROLLOUT_IN_PROGRESS, "Creating the Deployment."),
             reasons.PROGRESSING: ("True", reasons.DEPLOYMENT_CREATED, "Creating the Deployment."),
             reasons.DEGRADED: ("False", reasons.ROLLOUT_IN_PROGRESS, ""),
         }
-    status = deployment.get("status") or {}
-    generation = _int(deployment.get("metadata", {}).get("generation"))
-    observed = _int(status.get("observedGeneration"))
-    updated = _int(status.get("updatedReplicas"))
-    total = _int(status.get("replicas"))
-    available = _int(status.get("availableReplicas"))
-    ready = _int(status.get("readyReplicas"))
-    stuck = any(
-        c.get("type") == "Progressing"
-        and c.get("status") == "False"
-        and c.get("reason") == reasons.PROGRESS_DEADLINE_EXCEEDED
-        for c in status.get("conditions") or []
-    )
-    counts = f"{ready} of {desired_replicas} replicas ready, {updated} updated"
-    if stuck:
-        message = f"The rollout did not progress within its deadline ({counts})."
+    rollout = Rollout.of(deployment, desired_replicas)
+    if rollout.stalled:
+        message = f"The rollout did not progress within its deadline ({rollout.describe()})."
         return "Degraded", {
             reasons.READY: ("False", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
             reasons.PROGRESSING: ("False", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
             reasons.DEGRADED: ("True", reasons.PROGRESS_DEADLINE_EXCEEDED, message),
         }
-    rolled_out = observed >= generation and updated >= desired_replicas and total <= updated
-    if desired_replicas == 0 and observed >= generation:
-        message = "Scaled to zero replicas."
+    if rollout.complete:
+        if rollout.wanted == 0:
+            message = "Scaled to zero replicas."
+            reason = reasons.SCALED_TO_ZERO
+        else:
+            message = f"All {rollout.wanted} {_pods(rollout.wanted)} are updated and available."
+            reason = reasons.MINIMUM_REPLICAS_AVAILABLE
         return "Ready", {
-            reasons.READY: ("True", reasons.SCALED_TO_ZERO, message),
+            reasons.READY: ("True", reason, message),
             reasons.PROGRESSING: ("False", reasons.ROLLOUT_COMPLETE, message),
             reasons.DEGRADED: ("False", reasons.ROLLOUT_COMPLETE, ""),
         }
-    if rolled_out and available >= desired_replicas:
-        message = f"All {desired_replicas} replicas are ready."
-        return "Ready", {
-            reasons.READY: ("True", reasons.MINIMUM_REPLICAS_AVAILABLE, message),
-            reasons.PROGRESSING: ("False", reasons.ROLLOUT_COMPLETE, message),
-            reasons.DEGRADED: ("False", reasons.ROLLOUT_COMPLETE, ""),
-        }
-    message = f"Rolling out: {counts}."
+    if not rollout.observed:
+        message = (
+            f"Waiting for the Deployment controller to observe generation {rollout.generation} "
+            f"(it last observed {rollout.observed_generation}: {rollout.describe()})."
+        )
+    else:
+        message = f"Rolling out: {rollout.describe()}."
+    # The reason tells fewer available pods than wanted from old pods still serving in full.
+    short = rollout.available < rollout.wanted
+    reason = reasons.MINIMUM_REPLICAS_UNAVAILABLE if short else reasons.ROLLOUT_IN_PROGRESS
     return "Progressing", {
-        reasons.READY: ("False", reasons.MINIMUM_REPLICAS_UNAVAILABLE, message),
+        reasons.READY: ("False", reason, message),
         reasons.PROGRESSING: ("True", reasons.ROLLOUT_IN_PROGRESS, message),
         reasons.DEGRADED: ("False", reasons.ROLLOUT_IN_PROGRESS, ""),
     }
