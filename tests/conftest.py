@@ -1,8 +1,8 @@
 """Shared fixtures for every test tier.
 
 ``testbed`` is the real control plane (etcd, kube-apiserver, kube-controller-manager built by
-``make k8s-bin``) with a process kubelet, shared by the session; ``kube`` is a fresh namespace
-of it per test, with an admin client, and fails the test when the operator got any 403 there.
+``make k8s-bin``) with a process kubelet, shared by the session; ``node`` its process kubelet;
+``kube`` is a fresh namespace of it per test, with an admin client, and fails the test when the operator got any 403 there.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from kube_testbed.client import KubeClient
@@ -46,6 +47,12 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         bed.stop()
 
 
+@pytest.fixture(scope="session")
+def node(testbed: Testbed) -> Any:
+    """The process kubelet: pods of every namespace run as local processes."""
+    return testbed.start_kubelet()
+
+
 @pytest.fixture
 async def kube(testbed: Testbed) -> AsyncIterator[KubeClient]:
     """An admin client of a fresh namespace; the operator's clients use its ServiceAccount."""
@@ -60,4 +67,3 @@ async def kube(testbed: Testbed) -> AsyncIterator[KubeClient]:
         forbidden = testbed.forbidden_to_operator(since)
         testbed.delete_namespace(namespace)
     assert not forbidden, f"the operator was refused by RBAC: {forbidden}"
-

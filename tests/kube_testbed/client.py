@@ -78,9 +78,12 @@ class KubeClient:
         return response.json() if response.content else None
 
     async def create(
-        self, plural: str, body: dict[str, Any], *, dry_run: bool = False
+        self, plural: str, body: dict[str, Any], *, dry_run: bool = False, strict: bool = False
     ) -> dict[str, Any]:
-        params = {"dryRun": "All"} if dry_run else None
+        """POST ``body``; ``strict`` refuses unknown fields as kubectl does (400)."""
+        params = {"dryRun": "All"} if dry_run else {}
+        if strict:
+            params["fieldValidation"] = "Strict"
         created: dict[str, Any] = await self._send(
             "POST", self.path(plural), json=body, params=params
         )

@@ -65,6 +65,8 @@ def install_rbac(plane: ControlPlane) -> None:
 class Testbed:
     """A control plane with the project installed, a kubelet, and namespaces for the tests."""
 
+    __test__ = False  # not a test class, whatever its name
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.plane = ControlPlane(root)
@@ -74,19 +76,24 @@ class Testbed:
         self.operator_kubeconfig = root / "operator.kubeconfig"
 
     def start(self) -> None:
-        from kube_testbed.kubelet import ProcessKubelet
-
         self.plane.start(before_controllers=install_crds)
         try:
             install_rbac(self.plane)
-            self.kubelet = ProcessKubelet(self.plane, self.root / "kubelet")
-            self.kubelet.start()
             self._wait_for_service_account(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
             token = self.plane.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
             self.plane.write_kubeconfig(self.operator_kubeconfig, token=token)
         except BaseException:
             self.stop()
             raise
+
+    def start_kubelet(self) -> Any:
+        """The process kubelet, started on first use (tests of the API alone need no node)."""
+        from kube_testbed.kubelet import ProcessKubelet
+
+        if self.kubelet is None:
+            self.kubelet = ProcessKubelet(self.plane, self.root / "kubelet")
+            self.kubelet.start()
+        return self.kubelet
 
     def stop(self) -> None:
         if self.kubelet is not None:
