@@ -1,8 +1,9 @@
 """Shared fixtures for every test tier.
 
 ``testbed`` is the real control plane (etcd, kube-apiserver, kube-controller-manager built by
-``make k8s-bin``) with a process kubelet, shared by the session; ``node`` its process kubelet;
-``kube`` is a fresh namespace of it per test, with an admin client, and fails the test when the operator got any 403 there.
+``make k8s-bin``), shared by the session; ``node`` is its process kubelet; ``kube`` is a fresh
+namespace of it per test, with an admin client, that fails the test when the operator got any
+403 there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+
 from kube_testbed.client import KubeClient
 from kube_testbed.controlplane import missing_binaries
 from kube_testbed.testbed import Testbed

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import yaml
 from deploy_support import flatten, render_chart
+from test_api_invalid_specs import CASES, DRIFT_POLICY, MODEL_DEPLOYMENT, SPEC_TYPES, Case
+
 from kube_testbed.client import ApiError, KubeClient
 from kube_testbed.testbed import ROOT, Testbed, kubectl
-from test_api_invalid_specs import CASES, DRIFT_POLICY, MODEL_DEPLOYMENT, SPEC_TYPES, Case
 
 pytestmark = [pytest.mark.integration, pytest.mark.controlplane]
 
