@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import kopf
 
 from modelops import API_GROUP, API_VERSION
 from modelops.controller import driftpolicy, modeldeployment
 from modelops.controller.context import Context
-from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError
+from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError, post_event
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
 from modelops.resources import labels
@@ -30,6 +32,9 @@ SERVER_LABELS = {labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"}
 FINALIZER = f"{API_GROUP}/finalizer"
 #: Retry delay after an API error (a transient 5xx, a timeout) instead of Kopf's default 60 s.
 RETRY_DELAY = 5.0
+#: Event reasons of a failed handler: the API said no (or did not answer), or anything else.
+API_ERROR: Final = "APIError"
+HANDLER_FAILED: Final = "HandlerFailed"
 
 
 def _ctx(memo: Any) -> Context:
@@ -39,6 +44,67 @@ def _ctx(memo: Any) -> Context:
 
 def _retry_on_api_errors(error: KubeError) -> kopf.TemporaryError:
     return kopf.TemporaryError(str(error), delay=RETRY_DELAY)
+
+
+class FailureEvents:
+    """A Warning Event on the object when one of its handlers fails, once per distinct failure.
+
+    Kopf logs a failed handler, but posts no log line as an Event unless
+    ``settings.posting.loggers`` is set, and then as type ``Error``, reason ``Logging``, one per
+    retry (every 5 s while an API error lasts). Here the type is Warning, the reason says what
+    kind of failure it was, and the same failure is posted again only after a success.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], str] = {}
+        self._limit = limit
+
+    def failed(self, body: Mapping[str, Any], handler: str, reason: str, message: str) -> None:
+        """Post ``message`` unless it is what this handler of this object last posted."""
+        key = (_uid(body), handler)
+        with self._lock:
+            if self._last.get(key) == message:
+                return
+            if len(self._last) >= self._limit:  # objects deleted while failing
+                self._last.clear()
+            self._last[key] = message
+        post_event(body, "Warning", reason, message)
+
+    def succeeded(self, body: Mapping[str, Any], handler: str) -> None:
+        """Forget the last failure, so that a new one is posted again."""
+        with self._lock:
+            self._last.pop((_uid(body), handler), None)
+
+
+def _uid(body: Mapping[str, Any]) -> str:
+    meta = body.get("metadata") or {}
+    return str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+
+
+def guarded(
+    failures: FailureEvents,
+    handler: str,
+    body: Mapping[str, Any],
+    work: Callable[[], None],
+    *,
+    retried: bool = True,
+) -> None:
+    """Run a handler's ``work``: an API error is retried after RETRY_DELAY, and every failure
+    is posted as a Warning Event on ``body`` (``retried`` says whether Kopf runs it again:
+    it does not for watch-event handlers)."""
+    try:
+        work()
+    except KubeError as exc:
+        retry = f", retrying in {RETRY_DELAY:g} s" if retried else ""
+        failures.failed(body, handler, API_ERROR, f"{handler} failed{retry}: {exc}")
+        raise _retry_on_api_errors(exc) from exc
+    except Exception as exc:
+        retry = ", Kopf retries it" if retried else ""
+        error = f"{type(exc).__name__}: {exc}"
+        failures.failed(body, handler, HANDLER_FAILED, f"{handler} failed{retry}: {error}")
+        raise
+    failures.succeeded(body, handler)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,9 +143,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # objects, so no extra CRD and no extra writes.
     settings.peering.standalone = True
     settings.peering.mandatory = False
-    # Post our own decisions (kopf.event) as Events; Kopf's per-handler "succeeded" chatter
-    # would be one write per handler run, so only warnings and errors of its logs are posted.
+    # Post our own decisions and handler failures (kopf.event, see FailureEvents) as Events.
+    # Kopf's log lines are not posted: one Event per log line and retry would flood the API.
     settings.posting.enabled = True
+    settings.posting.loggers = False
     settings.posting.level = logging.WARNING
     # Watches end after this long on the server and are re-established: a connection that
     # died silently is noticed within the client timeout.
@@ -97,6 +164,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
 
 def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     """Add the operator's handlers, configured by ``config``, to ``registry``."""
+    failures = FailureEvents()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
@@ -139,41 +207,42 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         registry=registry,
     )
     def reconcile_model(body: kopf.Body, memo: Any, **_: Any) -> None:
-        try:
-            modeldeployment.reconcile(_ctx(memo), dict(body))
-        except KubeError as exc:
-            raise _retry_on_api_errors(exc) from exc
+        guarded(
+            failures,
+            "Reconcile",
+            body,
+            lambda: modeldeployment.reconcile(_ctx(memo), dict(body)),
+        )
 
     @kopf.on.delete(*MODEL_DEPLOYMENT, id="forget", optional=True, registry=registry)
     def forget_model(body: kopf.Body, memo: Any, **_: Any) -> None:
-        modeldeployment.forget(_ctx(memo), dict(body))
+        guarded(failures, "Forget", body, lambda: modeldeployment.forget(_ctx(memo), dict(body)))
 
     # Filtered by the server (configure_kopf); the same labels here keep Kopf's own check.
     @kopf.on.event(*DEPLOYMENT, labels=SERVER_LABELS, registry=registry)
     def deployment_changed(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])
-        try:
+
+        def mirror() -> None:
             if event["type"] == "DELETED":
                 owner = _owner_body(_ctx(memo), obj)
                 if owner is not None and not owner["metadata"].get("deletionTimestamp"):
                     modeldeployment.reconcile(_ctx(memo), owner)
             else:
                 modeldeployment.refresh_status(_ctx(memo), obj)
-        except KubeError as exc:
-            raise _retry_on_api_errors(exc) from exc
+
+        # Kopf does not retry watch-event handlers; the ModelDeployment's resync catches up.
+        guarded(failures, "Status update from the Deployment", obj, mirror, retried=False)
 
     # --- DriftPolicy ----------------------------------------------------------------------
 
     @kopf.timer(*DRIFT_POLICY, id="evaluate", interval=config.drift_tick_seconds, registry=registry)
     def evaluate_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
-        try:
-            driftpolicy.tick(_ctx(memo), dict(body))
-        except KubeError as exc:
-            raise _retry_on_api_errors(exc) from exc
+        guarded(failures, "Evaluation", body, lambda: driftpolicy.tick(_ctx(memo), dict(body)))
 
     @kopf.on.delete(*DRIFT_POLICY, id="forget", optional=True, registry=registry)
     def forget_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
-        driftpolicy.forget(_ctx(memo), dict(body))
+        guarded(failures, "Forget", body, lambda: driftpolicy.forget(_ctx(memo), dict(body)))
 
 
 def _owner_body(ctx: Context, obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ Service, status); a reconcile when nothing changed costs none.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from modelops.controller.kube import (
     SERVICES,
     ConflictError,
     Kube,
+    KubeError,
     ResourceType,
     post_event,
 )
@@ -45,6 +47,8 @@ from modelops.resources import labels as label_keys
 
 KIND: Final = "ModelDeployment"
 SPEC_HASH: Final = "modelops.dev/spec-hash"
+#: Condition reason when the Deployment or Service could not be read or written.
+RECONCILE_FAILED: Final = "ReconcileFailed"
 
 
 # --- Pure parts ------------------------------------------------------------------------------
@@ -294,6 +298,38 @@ def invalid_status(
     )
 
 
+def failed_status(
+    generation: int, message: str, previous: ModelDeploymentStatus, now: datetime
+) -> ModelDeploymentStatus:
+    """Status after the children could not be written: Progressing=False says what failed.
+
+    Ready stays True when it was (the pods of the previous spec still serve); otherwise it
+    carries the same message, so ``kubectl get``/``describe`` show why nothing happens.
+    """
+    conditions = set_condition(
+        previous.conditions,
+        reasons.PROGRESSING,
+        "False",
+        RECONCILE_FAILED,
+        message,
+        observed_generation=generation,
+        now=now,
+    )
+    if not is_condition_true(previous.conditions, reasons.READY):
+        conditions = set_condition(
+            conditions,
+            reasons.READY,
+            "False",
+            RECONCILE_FAILED,
+            message,
+            observed_generation=generation,
+            now=now,
+        )
+    return previous.model_copy(
+        update={"phase": previous.phase or "Pending", "conditions": conditions}
+    )
+
+
 def dump_status(status: ModelDeploymentStatus) -> dict[str, Any]:
     """Status as stored in the API (camelCase, JSON types, no empty optional fields)."""
     return status.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -370,6 +406,9 @@ def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
             ctx.kube, DEPLOYMENTS, desired_deployment, owner, fresh=fresh
         )
         _ensure(ctx.kube, SERVICES, desired_service, owner, fresh=fresh)
+    except KubeError as exc:
+        _report_failure(ctx, body, generation, exc, previous, now)
+        raise  # the handler retries, and posts the Warning Event
     except NameTakenError as exc:
         status = previous.model_copy(
             update={
@@ -406,6 +445,22 @@ def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
         owner.name, owner.namespace, generation, spec, deployment, previous, now
     )
     _write_status(ctx, body, status, previous)
+
+
+def _report_failure(
+    ctx: Context,
+    body: dict[str, Any],
+    generation: int,
+    error: KubeError,
+    previous: ModelDeploymentStatus,
+    now: datetime,
+) -> None:
+    """Write what failed into the conditions; if that write fails too (the API server may be
+    the problem), the retry of the reconcile tries again."""
+    message = f"Could not apply the Deployment and Service, retrying: {error}"[:1024]
+    with contextlib.suppress(KubeError):
+        status = failed_status(generation, message, previous, now)
+        _write_status(ctx, body, status, previous, announce=False)
 
 
 def forget(ctx: Context, body: dict[str, Any]) -> None:
@@ -446,6 +501,8 @@ def _write_status(
     body: dict[str, Any],
     status: ModelDeploymentStatus,
     previous: ModelDeploymentStatus,
+    *,
+    announce: bool = True,
 ) -> None:
     meta = body["metadata"]
     ctx.metrics.set_model_ready(
@@ -455,7 +512,8 @@ def _write_status(
     if new == old:
         return
     ctx.kube.patch_status(MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], new)
-    _announce(body, status, previous)
+    if announce:
+        _announce(body, status, previous)
 
 
 def _announce(
