@@ -258,23 +258,27 @@ class ControlPlane:
         return json.loads(raw) if raw else None
 
     def write_kubeconfig(
-        self, path: Path, *, cert: KeyPair | None = None, token: str | None = None
+        self,
+        path: Path,
+        *,
+        cert: KeyPair | None = None,
+        token: str | None = None,
+        server: str | None = None,
     ) -> Path:
-        """A kubeconfig for this server with a client certificate or a bearer token."""
+        """A kubeconfig for this server (or a proxy of it at ``server``) with a client
+        certificate or a bearer token."""
         user: dict[str, str] = {}
         if cert is not None:
             user = {"client-certificate": str(cert.cert), "client-key": str(cert.key)}
         if token is not None:
             user = {"token": token}
+        cluster = {"server": server or self.url}
+        if cluster["server"].startswith("https:"):
+            cluster["certificate-authority"] = str(self.ca)
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {
-                    "name": "testbed",
-                    "cluster": {"server": self.url, "certificate-authority": str(self.ca)},
-                }
-            ],
+            "clusters": [{"name": "testbed", "cluster": cluster}],
             "users": [{"name": "user", "user": user}],
             "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": "user"}}],
             "current-context": "testbed",

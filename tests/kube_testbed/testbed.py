@@ -74,14 +74,17 @@ class Testbed:
         self.pvc_root = root / "pvc"
         self.pvc_root.mkdir()
         self.operator_kubeconfig = root / "operator.kubeconfig"
+        self.operator_token = ""
 
     def start(self) -> None:
         self.plane.start(before_controllers=install_crds)
         try:
             install_rbac(self.plane)
             self._wait_for_service_account(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
-            token = self.plane.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
-            self.plane.write_kubeconfig(self.operator_kubeconfig, token=token)
+            self.operator_token = self.plane.service_account_token(
+                OPERATOR_NAMESPACE, OPERATOR_ACCOUNT
+            )
+            self.plane.write_kubeconfig(self.operator_kubeconfig, token=self.operator_token)
         except BaseException:
             self.stop()
             raise
@@ -137,12 +140,16 @@ class Testbed:
     def client(self, namespace: str) -> KubeClient:
         return KubeClient(self.plane.url, namespace, self.plane.ssl_context())
 
-    def point_operator_at_cluster(self) -> str:
+    def point_operator_at_cluster(self, through: str | None = None) -> str:
         """Make Kopf and the ``kubernetes`` client in this process use the operator's
-        ServiceAccount token: everything the operator under test does is bound by its RBAC."""
+        ServiceAccount token: everything the operator under test does is bound by its RBAC.
+        ``through``: the URL of a fault proxy in front of the API server."""
         import kubernetes
 
         path = str(self.operator_kubeconfig)
+        if through is not None:
+            path = str(self.root / "operator-via-proxy.kubeconfig")
+            self.plane.write_kubeconfig(Path(path), token=self.operator_token, server=through)
         os.environ["KUBECONFIG"] = path
         kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
         return path
