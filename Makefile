@@ -10,7 +10,7 @@ DEMO_NAMESPACE ?= modelops-demo
 IMAGE_REPOSITORY = $(firstword $(subst :, ,$(IMAGE)))
 IMAGE_TAG = $(lastword $(subst :, ,$(IMAGE)))
 
-.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin
+.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin mutation coverage
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -87,3 +87,9 @@ k8s-bin: ## Build the test control plane (kube-apiserver, kube-controller-manage
 
 clean: ## Remove caches and build output
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache operator/*.egg-info
+
+mutation: ## Mutation testing (mutmut) of the decision modules against the unit tier; writes mutation-report.md
+	$(PYTHON) tests/mutation_report.py run $(if $(MUTATION_JOBS),--jobs $(MUTATION_JOBS))
+
+coverage: ## Line coverage of operator/modelops (subprocesses included) by the unit and integration tiers
+	$(PYTHON) -m pytest tests/unit tests/integration --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

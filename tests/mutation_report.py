@@ -1,0 +1,188 @@
+"""Mutation testing of the decision modules: run mutmut, then write mutation-report.md.
+
+    python3 tests/mutation_report.py run [--jobs N]   # `make mutation`: mutate, test, report
+    python3 tests/mutation_report.py report           # the report of the last run only
+
+mutmut (3.x) names a mutant's module after its file's path and strips only a leading ``src/``;
+the package lives in ``operator/modelops``. So the run happens in ``build/mutation/``, where
+``src`` links to ``operator/`` and ``tests`` to ``tests/``, and ``[tool.mutmut]`` in
+pyproject.toml lists the modules to mutate relative to that folder. mutmut keeps its results in
+``build/mutation/mutants/`` and re-tests only the functions that changed since the last run.
+
+The report gives the score (killed / total, per module and overall) and every surviving mutant
+with its diff. Mutants written down as equivalent (``EQUIVALENT`` below, each with its reason)
+are listed apart and still counted as survivors in the raw score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "mutation"
+REPORT = ROOT / "mutation-report.md"
+VENV = WORK / "venv"
+TARGET = 0.90
+
+# Survivors judged equivalent (no observable behaviour changes), by mutant name, with why.
+EQUIVALENT: dict[str, str] = {}
+
+KILLED = {"killed", "timeout", "caught by type check"}
+UNCHECKED = {"not checked", "check was interrupted by user"}
+
+
+def stage() -> None:
+    """build/mutation/: src -> operator/, tests -> tests/, a copy of pyproject.toml."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name, target in (("src", ROOT / "operator"), ("tests", ROOT / "tests")):
+        link = WORK / name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == target:
+                continue
+            if link.is_dir() and not link.is_symlink():
+                shutil.rmtree(link)
+            else:
+                link.unlink()
+        link.symlink_to(os.path.relpath(target, WORK))
+    shutil.copy2(ROOT / "pyproject.toml", WORK / "pyproject.toml")
+
+
+def mutmut_python() -> str:
+    """The interpreter of build/mutation/venv, with mutmut (the `mutation` extra) installed.
+
+    A venv over the system's site-packages (the project and its test dependencies come from
+    there), so that mutmut's own needs (a newer click) stay out of the environment that
+    requirements.lock describes.
+    """
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True
+        )
+    if not (VENV / ".installed").exists():
+        with (ROOT / "pyproject.toml").open("rb") as file:
+            wanted = tomllib.load(file)["project"]["optional-dependencies"]["mutation"]
+        subprocess.run([python, "-m", "pip", "install", "-q", *wanted], check=True)
+        (VENV / ".installed").touch()
+    return str(python)
+
+
+def mutmut(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    # The editable install puts operator/ on sys.path; mutmut puts mutants/src before it.
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [mutmut_python(), "-m", "mutmut", *args],
+        cwd=WORK,
+        env=env,
+        text=True,
+        check=False,
+        capture_output=capture,
+    )
+
+
+def results() -> dict[str, str]:
+    """Mutant name -> status, from mutmut's own meta files (mutants/**/*.py.meta)."""
+    done = mutmut("results", "--all", "true", capture=True)
+    statuses: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            statuses[name] = status.strip()
+    if done.returncode != 0 or not statuses:
+        sys.stderr.write(done.stdout + done.stderr)
+    return statuses
+
+
+def module_of(mutant: str) -> str:
+    head = mutant.partition("__mutmut_")[0]
+    parts = head.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith(("x_", "xǁ")):
+            return ".".join(parts[:i])
+    return head.rpartition(".")[0]
+
+
+def diff_of(mutant: str) -> str:
+    shown = mutmut("show", mutant, capture=True)
+    return (shown.stdout or shown.stderr).strip()
+
+
+def report() -> int:
+    statuses = results()
+    if not statuses:
+        sys.stderr.write("no mutmut results: run `make mutation` first\n")
+        return 2
+    per_module: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for name, status in statuses.items():
+        per_module[module_of(name)][status] += 1
+    unchecked = sorted(n for n, s in statuses.items() if s in UNCHECKED)
+    if unchecked:
+        sys.stderr.write(f"{len(unchecked)} mutants not tested yet: finish `make mutation` first\n")
+        return 2
+    survivors = sorted(n for n, s in statuses.items() if s not in KILLED)
+    equivalent = [n for n in survivors if n in EQUIVALENT]
+    open_ = [n for n in survivors if n not in EQUIVALENT]
+    total = len(statuses)
+    killed = total - len(survivors)
+    score = killed / total
+    adjusted = (killed + len(equivalent)) / total
+    lines = [
+        "# Mutation report",
+        "",
+        "`make mutation` (mutmut over the decision modules, the unit tier as the judge).",
+        "",
+        f"**Score: {killed}/{total} killed ({score:.1%})**; counting the {len(equivalent)} "
+        f"equivalent mutants as killed: {adjusted:.1%}. Target: {TARGET:.0%}.",
+        "",
+        "| module | killed | survived | no tests | other | total | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for module in sorted(per_module):
+        counts = per_module[module]
+        mod_total = sum(counts.values())
+        mod_killed = sum(v for k, v in counts.items() if k in KILLED)
+        other = mod_total - mod_killed - counts["survived"] - counts["no tests"]
+        lines.append(
+            f"| {module} | {mod_killed} | {counts['survived']} | {counts['no tests']} | "
+            f"{other} | {mod_total} | {mod_killed / mod_total:.1%} |"
+        )
+    lines += ["", f"## Surviving mutants ({len(open_)})", ""]
+    for name in open_:
+        lines += [f"### {name} ({statuses[name]})", "", "```diff", diff_of(name), "```", ""]
+    lines += [f"## Equivalent mutants ({len(equivalent)})", ""]
+    for name in equivalent:
+        lines += [f"- `{name}`: {EQUIVALENT[name]}"]
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"mutation score {killed}/{total} = {score:.1%} (with equivalents {adjusted:.1%})")
+    for line in lines[8 : 8 + len(per_module) + 2]:
+        print(line)
+    print(f"{len(open_)} surviving, {len(equivalent)} equivalent: see {REPORT.relative_to(ROOT)}")
+    return 0 if adjusted >= TARGET else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="mutants tested at once (default 1: one core)"
+    )
+    args = parser.parse_args()
+    if args.command == "run":
+        stage()
+        done = mutmut("run", "--max-children", str(args.jobs))
+        if done.returncode != 0:
+            sys.stderr.write(f"mutmut run exited {done.returncode}\n")
+            return done.returncode
+    return report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
