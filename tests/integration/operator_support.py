@@ -1,6 +1,10 @@
-"""Real processes for the operator's integration tests: model server, trainer, Prometheus.
+"""Real processes and scenes for the operator's integration tests, on the real control plane.
 
-Everything binds 127.0.0.1 on a free port and is stopped by the fixture that started it.
+The operator runs in the test's event loop as its ServiceAccount; the real Deployment, ReplicaSet,
+Job and EndpointSlice controllers and the process kubelet run the model-server pods and the
+retraining Jobs. Processes the tests start themselves (Prometheus, a bare model server) bind
+127.0.0.1 on a free port and are stopped by the fixture that started them; pods listen on their
+own addresses in network namespaces the kubelet made.
 """
 
 from __future__ import annotations
@@ -19,16 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kmock_emulator import KubeClient, condition
 
+from kube_testbed.client import KubeClient, condition
 from modelops.controller.settings import OperatorSettings
 
 MODELOPS = [sys.executable, "-m", "modelops"]
-#: The namespace every operator integration test works in.
-NS = "ml"
 #: Operator settings of the drift-loop tests: a 1 s drift tick, short scrape timeouts.
 LOOP_SETTINGS = OperatorSettings(
     image="registry.example/modelops:test",
+    image_pull_policy="Never",
     metrics_port=0,
     health_port=0,
     resync_seconds=5.0,
@@ -132,13 +135,14 @@ def start_model_server(model_uri: str, name: str, log: Path) -> Process:
     return process
 
 
-def start_prometheus(target_port: int, root: Path) -> Process:
+def start_prometheus(targets: list[str], root: Path) -> Process:
+    """Prometheus scraping ``targets`` (host:port) every second."""
     port = free_port()
     config = root / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: model\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{target_port}']\n"
+        f"      - targets: {json.dumps(targets)}\n"
     )
     log = root / "prometheus.log"
     popen = subprocess.Popen(
@@ -174,10 +178,10 @@ async def wait_for_scrape(port: int, query: str, at_least: float, timeout: float
     raise AssertionError(f"Prometheus never scraped {query} >= {at_least} in {timeout}s")
 
 
-async def send_rows(port: int, model: str, rows: list[list[float]], batch: int = 50) -> None:
-    """V2 inference requests carrying ``rows`` (one 2-D FP64 tensor per request)."""
+async def send_rows(url: str, model: str, rows: list[list[float]], batch: int = 50) -> None:
+    """V2 inference requests carrying ``rows`` (one 2-D FP64 tensor per request) to ``url``."""
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Connection": "close"}, timeout=10
+        base_url=url, headers={"Connection": "close"}, timeout=10
     ) as client:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
@@ -195,78 +199,30 @@ async def send_rows(port: int, model: str, rows: list[list[float]], batch: int =
             response.raise_for_status()
 
 
-def endpoint_slice(service: str, port: int, *, pod: str = "server-0") -> dict[str, Any]:
-    """An EndpointSlice that sends the Service's traffic to a local process."""
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{service}-{pod}",
-            "labels": {"kubernetes.io/service-name": service},
-        },
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-        "endpoints": [
-            {
-                "addresses": ["127.0.0.1"],
-                "conditions": {"ready": True},
-                "targetRef": {"kind": "Pod", "name": pod, "uid": f"uid-{pod}"},
-            }
-        ],
-    }
+async def pod_urls(kube: KubeClient, service: str, port: int = 8080) -> list[str]:
+    """Base URLs of the Service's ready endpoints, as the EndpointSlice controller lists them."""
+    slices = await kube.list("endpointslices", f"kubernetes.io/service-name={service}")
+    return [
+        f"http://{address}:{port}"
+        for item in slices
+        for endpoint in item.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready")
+        for address in endpoint["addresses"]
+    ]
 
 
-async def play_kubelet(api: Any, job: dict[str, Any], workdir: Path) -> tuple[int, str]:
-    """Run the Job's container command as a local process, then report its end through the API:
-    a Pod with the container's termination message, and the Job's status."""
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    args = list(container["args"])
-    log = workdir / f"{job['metadata']['name']}.termination-log"
-    args[args.index("--termination-log") + 1] = str(log)
-    process = await asyncio.create_subprocess_exec(
-        *MODELOPS, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
-    code = await asyncio.wait_for(process.wait(), timeout=120)
-    message = log.read_text() if log.exists() else ""
-    name = job["metadata"]["name"]
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    pod = await api.create(
-        "pods",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{name}-x1",
-                "labels": {"job-name": name, "batch.kubernetes.io/job-name": name},
-            },
-            "spec": job["spec"]["template"]["spec"],
-        },
-    )
-    terminated = {"exitCode": code, "message": message, "finishedAt": now, "reason": "Completed"}
-    await api.patch(
-        "pods",
-        pod["metadata"]["name"],
-        {
-            "status": {
-                "phase": "Succeeded" if code == 0 else "Failed",
-                "containerStatuses": [
-                    {"name": container["name"], "state": {"terminated": terminated}}
-                ],
-            }
-        },
-        sub="status",
-    )
-    kind, reason = ("Complete", "Completed") if code == 0 else ("Failed", "PodFailurePolicy")
-    status: dict[str, Any] = {
-        "conditions": [
-            {"type": kind, "status": "True", "reason": reason, "lastTransitionTime": now}
-        ],
-        "succeeded" if code == 0 else "failed": 1,
-    }
-    if code == 0:
-        status["completionTime"] = now
-    await api.patch("jobs", name, {"status": status}, sub="status")
-    return code, message
+async def wait_for_pod_urls(
+    kube: KubeClient, service: str, count: int = 1, timeout: float = 60.0
+) -> list[str]:
+    """The Service's ready endpoints once there are ``count`` of them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        urls = await pod_urls(kube, service)
+        if len(urls) == count:
+            return urls
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{service} has endpoints {urls}, not {count}")
+        await asyncio.sleep(0.2)
 
 
 # --- The iris ModelDeployment and DriftPolicy of the loop tests ---------------------------
@@ -307,12 +263,14 @@ def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
     return (obj or {}).get("status") or {}
 
 
-async def start_serving(api: KubeClient, artifacts: Artifacts, server: Process) -> None:
-    await api.create("modeldeployments", model_deployment(artifacts))
-    await api.wait_for("deployments", "iris", lambda d: d is not None)
-    await api.roll_out("iris")
-    await api.wait_for("modeldeployments", "iris", lambda m: status_of(m).get("phase") == "Ready")
-    await api.create("endpointslices", endpoint_slice("iris", server.port))
+async def start_serving(kube: KubeClient, artifacts: Artifacts) -> str:
+    """The iris ModelDeployment, Ready; the base URL of its one serving pod."""
+    await kube.create("modeldeployments", model_deployment(artifacts))
+    await kube.wait_for(
+        "modeldeployments", "iris", lambda m: status_of(m).get("phase") == "Ready", timeout=90
+    )
+    (url,) = await wait_for_pod_urls(kube, "iris")
+    return url
 
 
 async def wait_evaluated(api: KubeClient, name: str, after: str | None) -> dict[str, Any]:
@@ -321,7 +279,7 @@ async def wait_evaluated(api: KubeClient, name: str, after: str | None) -> dict[
         "driftpolicies",
         name,
         lambda p: status_of(p).get("lastEvaluationTime") not in (None, after),
-        timeout=25,
+        timeout=30,
     )
 
 
@@ -335,8 +293,4 @@ async def wait_baseline(api: KubeClient, name: str) -> dict[str, Any]:
 
 
 async def retraining_jobs(api: KubeClient, policy: str) -> list[dict[str, Any]]:
-    return [
-        j
-        for j in await api.list("jobs")
-        if j["metadata"].get("labels", {}).get("modelops.dev/policy") == policy
-    ]
+    return await api.list("jobs", f"modelops.dev/policy={policy}")

@@ -1,42 +1,64 @@
-"""The operator against the KMock emulator over real HTTP: a ModelDeployment's whole life."""
+"""A ModelDeployment's whole life on the real control plane: the operator (as its ServiceAccount)
+creates the Deployment and Service, the real controllers and the process kubelet run two model
+servers from a PersistentVolumeClaim, and the status follows what really happens."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from kmock_emulator import (
-    KubeClient,
-    RunningOperator,
-    condition,
-    is_write,
-    operator_requests,
-    rbac_triple,
-)
-from operator_support import NS
+from operator_support import run, wait_for_pod_urls
 
+from kube_testbed.client import KubeClient, condition
+from kube_testbed.testbed import RunningOperator, Testbed, dump
 from modelops.controller.settings import OperatorSettings
-from modelops.rbac import allows
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.controlplane]
 
 
-SETTINGS = OperatorSettings(
-    image="registry.example/modelops:test",
-    metrics_port=0,
-    health_port=0,
-    resync_seconds=1.0,
-    drift_tick_seconds=1.0,
-)
+def settings(testbed: Testbed) -> OperatorSettings:
+    return OperatorSettings(
+        image="registry.example/modelops:test",
+        image_pull_policy="Never",
+        metrics_port=0,
+        health_port=0,
+        resync_seconds=1.0,
+        drift_tick_seconds=1.0,
+        pvc_root=str(testbed.pvc_root),
+    )
+
+
+@pytest.fixture(scope="module")
+def pvc_models(testbed: Testbed) -> Path:
+    """iris v1 and v2 on the claim ``models``, where the serving pods mount it."""
+    claim = testbed.pvc_root / "models"
+    for version in ("v1", "v2"):
+        run(
+            ["example", "model", "--dataset", "iris", "--version", version,
+             "--output", str(claim / "iris" / version)],
+            testbed.root,
+        )  # fmt: skip
+    return claim
 
 
 def model_deployment(name: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name},
         "spec": {"model": {"uri": "pvc://models/iris/v1", "version": "v1"}, **spec},
+    }
+
+
+def claim(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}},
     }
 
 
@@ -45,130 +67,139 @@ def owned_by(obj: dict[str, Any] | None, owner: dict[str, Any]) -> bool:
     return any(r["uid"] == owner["metadata"]["uid"] and r["controller"] for r in refs)
 
 
-def our_writes(server: Any) -> list[tuple[str, str, str]]:
-    """Writes by the operator's controller (children and status), not Kopf's bookkeeping."""
-    writes = [rbac_triple(r) for r in operator_requests(server) if is_write(r)]
-    return [w for w in writes if w is not None and w[2] != "events" and w[2] != "modeldeployments"]
+def writes(requests: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(verb, resource[/subresource]) of each write in audit events, Events left out."""
+    found = []
+    for event in requests:
+        ref = event.get("objectRef") or {}
+        if event["verb"] in ("create", "patch", "update", "delete") and ref.get("resource") != (
+            "events"
+        ):
+            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+            found.append((event["verb"], f"{ref.get('resource')}{sub}"))
+    return found
 
 
-async def test_lifecycle_create_update_rest_delete(api: KubeClient, kmock: Any) -> None:
-    async with RunningOperator(SETTINGS, NS):
-        md = await api.create("modeldeployments", model_deployment("iris", replicas=2))
-        deployment = await api.wait_for("deployments", "iris", lambda d: owned_by(d, md))
-        service = await api.wait_for("services", "iris", lambda s: owned_by(s, md))
+def field_managers(obj: dict[str, Any]) -> set[str]:
+    return {m["manager"] for m in obj["metadata"].get("managedFields") or []}
+
+
+async def test_lifecycle_create_roll_out_update_rest_delete(
+    testbed: Testbed, node: Any, kube: KubeClient, pvc_models: Path
+) -> None:
+    await kube.create("persistentvolumeclaims", claim("models"))
+    started = time.time()
+    async with RunningOperator(settings(testbed), [kube.namespace]):
+        md = await kube.create("modeldeployments", model_deployment("iris", replicas=2))
+        deployment = await kube.wait_for("deployments", "iris", lambda d: owned_by(d, md))
+        service = await kube.wait_for("services", "iris", lambda s: owned_by(s, md))
         assert deployment["spec"]["replicas"] == 2
-        assert deployment["metadata"]["labels"]["modelops.dev/model"] == "iris"
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-        pod = deployment["spec"]["template"]["spec"]
-        assert pod["containers"][0]["image"] == "registry.example/modelops:test"
-        progressing = await api.wait_for(
-            "modeldeployments", "iris", lambda m: (m.get("status") or {}).get("observedGeneration")
-        )
-        assert condition(progressing, "Ready")["status"] == "False"
-        assert progressing["status"]["phase"] in ("Pending", "Progressing")
-        assert progressing["status"]["url"] == "http://iris.ml.svc:8080/v2/models/iris"
+        assert "modelops" in field_managers(deployment)
 
-        # Play the Deployment controller: the status follows the owned Deployment.
-        await api.roll_out("iris")
-        ready = await api.wait_for(
+        # The real controllers and the kubelet roll it out; Pod Security admitted the pods.
+        ready = await kube.wait_for(
             "modeldeployments",
             "iris",
             lambda m: (condition(m, "Ready") or {}).get("status") == "True",
+            timeout=90,
         )
         status = ready["status"]
         assert status["phase"] == "Ready"
         assert status["readyReplicas"] == 2
         assert status["modelVersion"] == "v1"
-        assert status["modelUri"] == "pvc://models/iris/v1"
-        assert [h["version"] for h in status["history"]] == ["v1"]
+        assert status["url"] == f"http://iris.{kube.namespace}.svc:8080/v2/models/iris"
         assert condition(ready, "Progressing")["reason"] == "RolloutComplete"
-        creation_writes = our_writes(kmock)
-        # Deployment, Service, and status: at most three writes (a status patch per rollout step).
-        assert sorted(w for w in creation_writes if w[2] != "modeldeployments/status") == [
-            ("create", "", "services"),
-            ("create", "apps", "deployments"),
-        ]
-        # One status write at creation, one when the rollout completed.
-        assert creation_writes.count(("patch", "modelops.dev", "modeldeployments/status")) == 2
+        assert "modelops" in field_managers(ready)
+        urls = await wait_for_pod_urls(kube, "iris", count=2)
+        assert all(not u.startswith("http://127.") for u in urls)
 
-        # At rest (resync every second): no write at all, from anyone in the operator (after
-        # Kopf's poster has sent the Event of the Ready transition, which it does in batches).
-        await asyncio.sleep(1.0)
-        before = len(list(kmock))
+        # Deployment, Service, Kopf's annotations and one status patch per step of the real
+        # rollout (created, then each replica ready): nothing else was written.
+        creation = writes(testbed.operator_requests(since=started))
+        assert sorted(w for w in creation if "status" not in w[1]) == [
+            ("create", "deployments"),
+            ("create", "services"),
+        ] + [("patch", "modeldeployments")] * creation.count(("patch", "modeldeployments"))
+        assert creation.count(("patch", "modeldeployments")) <= 2
+        status_patches = [
+            e["requestObject"]["status"]
+            for e in testbed.operator_requests(since=started)
+            if (e.get("objectRef") or {}).get("subresource") == "status"
+        ]
+        assert len(status_patches) <= 2 + 2, dump(status_patches)
+
+        # At rest (a resync every second): no write at all from the operator.
+        rest_from = time.time()
         await asyncio.sleep(3.5)
-        at_rest = [
-            r for r in list(kmock)[before:] if r.headers.get("User-Agent") != "modelops-tests"
-        ]
-        assert [(rbac_triple(r), r.data) for r in at_rest if is_write(r)] == []
-        assert any(rbac_triple(r) == ("get", "apps", "deployments") for r in at_rest)
+        at_rest = testbed.operator_requests(since=rest_from)
+        assert writes(at_rest) == []
+        assert any(e["verb"] == "get" for e in at_rest)
 
-        # A spec change rolls the Deployment.
-        await api.patch(
+        # A spec change rolls the Deployment; the status says so until the new pods serve.
+        await kube.patch(
             "modeldeployments",
             "iris",
-            {"spec": {"replicas": 3, "model": {"uri": "pvc://models/iris/v2", "version": "v2"}}},
+            {"spec": {"model": {"uri": "pvc://models/iris/v2", "version": "v2"}}},
         )
-        rolled = await api.wait_for("deployments", "iris", lambda d: d["spec"]["replicas"] == 3)
+        rolled = await kube.wait_for(
+            "deployments", "iris", lambda d: d["metadata"]["generation"] == 2
+        )
         args = rolled["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--model-uri") + 1] == "pvc://models/iris/v2"
-        assert rolled["metadata"]["generation"] == 2
-        updating = await api.wait_for(
-            "modeldeployments", "iris", lambda m: m["status"].get("observedGeneration") == 2
-        )
-        assert updating["status"]["phase"] == "Progressing"
-        await api.roll_out("iris")
-        done = await api.wait_for(
-            "modeldeployments", "iris", lambda m: m["status"].get("phase") == "Ready"
+        done = await kube.wait_for(
+            "modeldeployments",
+            "iris",
+            lambda m: (
+                m["status"].get("modelVersion") == "v2" and m["status"].get("phase") == "Ready"
+            ),
+            timeout=90,
         )
         assert [h["version"] for h in done["status"]["history"]] == ["v1", "v2"]
-        assert done["status"]["modelVersion"] == "v2"
+        assert done["status"]["observedGeneration"] == 2
 
         # A child deleted by hand comes back.
-        await api.delete("services", "iris")
-        await api.wait_for("services", "iris", lambda s: owned_by(s, md))
+        await kube.delete("services", "iris")
+        await kube.wait_for("services", "iris", lambda s: owned_by(s, md))
 
-        # Deleting the resource leaves nothing behind.
-        await api.delete("modeldeployments", "iris")
-        await api.wait_for("deployments", "iris", lambda d: d is None)
-        await api.wait_for("services", "iris", lambda s: s is None)
-        await api.wait_for("modeldeployments", "iris", lambda m: m is None)
-
-    # Every request the operator sent is granted by the shipped RBAC rules.
-    denied = {t for r in operator_requests(kmock) if (t := rbac_triple(r)) and not allows(*t)}
-    assert denied == set()
+        # Deleting the resource leaves nothing behind (the real garbage collector).
+        await kube.delete("modeldeployments", "iris")
+        await kube.wait_for("modeldeployments", "iris", lambda m: m is None)
+        await kube.wait_for("deployments", "iris", lambda d: d is None, timeout=60)
+        await kube.wait_for("services", "iris", lambda s: s is None, timeout=60)
 
 
-async def test_invalid_spec_is_reported_not_retried(api: KubeClient, kmock: Any) -> None:
-    async with RunningOperator(SETTINGS, NS):
-        bad = model_deployment("broken")
-        bad["spec"]["model"] = {"uri": "ftp://example/model"}
-        bad["spec"]["replicas"] = -1
-        await api.create("modeldeployments", bad)
-        failed = await api.wait_for(
+async def test_a_model_that_cannot_load_is_reported_not_ready(
+    testbed: Testbed, node: Any, kube: KubeClient, pvc_models: Path
+) -> None:
+    await kube.create("persistentvolumeclaims", claim("models"))
+    async with RunningOperator(settings(testbed), [kube.namespace]):
+        await kube.create(
             "modeldeployments",
-            "broken",
-            lambda m: (condition(m, "Ready") or {}).get("reason") == "InvalidSpec",
+            model_deployment("missing", model={"uri": "pvc://models/iris/v9"}),
         )
-        message = condition(failed, "Ready")["message"]
-        assert "spec.model.uri" in message
-        assert "spec.replicas" in message
-        assert failed["status"]["phase"] == "Failed"
-        assert await api.get("deployments", "broken") is None
-        before = len(list(kmock))
-        await asyncio.sleep(2.5)
-        later = [rbac_triple(r) for r in list(kmock)[before:] if is_write(r)]
-        assert later == []  # no crash loop: nothing is retried or rewritten
+        progressing = await kube.wait_for(
+            "modeldeployments",
+            "missing",
+            lambda m: (m.get("status") or {}).get("observedGeneration") == 1,
+        )
+        assert condition(progressing, "Ready")["status"] == "False"
+        # The pod's server exits (nothing to load) and is restarted; never called ready.
+        crashed = await wait_for_crash(kube, "modelops.dev/model=missing")
+        assert crashed["lastState"]["terminated"]["exitCode"] != 0
+        current = await kube.get("modeldeployments", "missing")
+        assert condition(current, "Ready")["status"] == "False"
+        assert current["status"]["phase"] in ("Pending", "Progressing", "Degraded")
 
-        # Fixing the spec recovers.
-        await api.patch(
-            "modeldeployments",
-            "broken",
-            {"spec": {"replicas": 1, "model": {"uri": "file:///models/iris"}}},
-        )
-        await api.wait_for("deployments", "broken", lambda d: d is not None)
-        fixed = await api.wait_for(
-            "modeldeployments",
-            "broken",
-            lambda m: (condition(m, "Ready") or {}).get("reason") != "InvalidSpec",
-        )
-        assert fixed["status"]["observedGeneration"] == 2
+
+async def wait_for_crash(kube: KubeClient, selector: str, timeout: float = 60) -> dict[str, Any]:
+    """The status of a container of the selected pods once it has exited and been restarted."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for pod in await kube.list("pods", selector):
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                if container.get("restartCount", 0) >= 1:
+                    found: dict[str, Any] = container
+                    return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no pod of {selector} restarted in {timeout}s")

@@ -41,6 +41,12 @@ apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived, ResponseStarted]
 rules:
+  # The operator's status writes with their bodies, so a test can see what each one changed.
+  - level: Request
+    verbs: [patch, update]
+    resources:
+      - group: modelops.dev
+        resources: [modeldeployments/status, driftpolicies/status]
   - level: Metadata
 """
 

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "modelops-system"
 OPERATOR_ACCOUNT = "modelops-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
+CRDS = ("modeldeployments.modelops.dev", "driftpolicies.modelops.dev")
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
@@ -46,14 +47,18 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, timeout: flo
 def install_crds(plane: ControlPlane) -> None:
     """Apply crds/ server-side and wait until both CRDs are Established."""
     kubectl(plane.admin_kubeconfig, "apply", "--server-side", "-k", str(ROOT / "manifests/crd"))
-    kubectl(
-        plane.admin_kubeconfig,
-        "wait",
-        "--for=condition=Established",
-        "crd/modeldeployments.modelops.dev",
-        "crd/driftpolicies.modelops.dev",
-        "--timeout=60s",
-    )
+    deadline = time.monotonic() + 60
+    for name in CRDS:
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+        while not _established(plane.request("GET", path)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRD {name} not Established after 60 s")
+            time.sleep(0.1)
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 def install_rbac(plane: ControlPlane) -> None:

@@ -35,11 +35,13 @@ def deployment(generation: int, spec_replicas: int, /, **status: Any) -> dict[st
 
 
 CASES = {
+    # No pod of any generation yet: the same words as once observed, so that the controller's
+    # first status write (observedGeneration 1, nothing updated) changes nothing.
     "just created, not observed yet": (
         deployment(1, 2),
         "Progressing",
         ("False", "MinimumReplicasUnavailable"),
-        ["Waiting for the Deployment controller to observe generation 1"],
+        ["Rolling out: 0 of 2 replicas updated, 0 available."],
     ),
     "first rollout, pods starting": (
         deployment(

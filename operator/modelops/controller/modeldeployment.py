@@ -212,7 +212,8 @@ def rollout_conditions(
             reasons.PROGRESSING: ("False", reasons.ROLLOUT_COMPLETE, message),
             reasons.DEGRADED: ("False", reasons.ROLLOUT_COMPLETE, ""),
         }
-    if not rollout.observed:
+    if not rollout.observed and rollout.total > 0:
+        # Counts of the previous generation's pods: say so rather than pass them off as new.
         message = (
             f"Waiting for the Deployment controller to observe generation {rollout.generation} "
             f"(it last observed {rollout.observed_generation}: {rollout.describe()})."
