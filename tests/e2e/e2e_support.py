@@ -1,11 +1,18 @@
-"""Helpers of the e2e tier: kubectl, port-forwards, polling.
+"""Helpers of the e2e tier: kubectl, the way to the model's Service and the operator's metrics,
+polling.
 
-Everything talks to the cluster through `kubectl`, exactly as a user would, so the tier needs
-nothing but a kubeconfig and the kubectl binary.
+The tier runs on two kinds of cluster with the same test code:
+- kind (`make kind-up`, then `make e2e`): the current kubectl context; Services and the
+  operator's pod are reached through `kubectl port-forward`, as a user would;
+- the real control plane of the integration tier with its process kubelet (CI): the same
+  install steps, the operator as a process with its ServiceAccount's token, and Services reached
+  at their ready endpoints (the process kubelet serves no port-forward and runs no kube-proxy).
+Everything else talks to the cluster through `kubectl`, exactly as a user would.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 HOW_TO_RUN = (
@@ -29,19 +37,70 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Cluster:
-    """Where the e2e tier runs: the samples' namespace and the operator's."""
+    """Where the e2e tier runs: the samples' namespace and the operator's; ``kubeconfig`` is
+    None for the current context (kind), else the testbed's admin kubeconfig."""
 
     namespace: str
     operator_namespace: str
+    kubeconfig: str | None = None
+    operator_metrics_url: str | None = None
+    """The operator's /metrics when it runs as a local process (testbed); None: its pod."""
 
-    def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+    def kubectl(
+        self, *args: str, timeout: float = 120, check: bool = True, stdin: str | None = None
+    ) -> str:
         """Run kubectl; its stdout, or a failure naming the command and its stderr."""
-        return kubectl(*args, timeout=timeout, check=check)
+        config = (f"--kubeconfig={self.kubeconfig}",) if self.kubeconfig else ()
+        return kubectl(*config, *args, timeout=timeout, check=check, stdin=stdin)
+
+    @contextmanager
+    def service(self, name: str, port: int) -> Iterator[str]:
+        """A base URL that reaches the Service ``name`` of the samples' namespace."""
+        if self.kubeconfig is None:
+            with port_forward(self.namespace, f"svc/{name}", port) as url:
+                yield url
+            return
+        yield wait_for(
+            f"a ready endpoint of Service {name}",
+            lambda: self._endpoint(name, port),
+            timeout=120,
+            every=1,
+        )
+
+    def _endpoint(self, service: str, port: int) -> str | None:
+        slices = json.loads(
+            self.kubectl(
+                *("get", "endpointslices", "-n", self.namespace, "-o", "json"),
+                *("-l", f"kubernetes.io/service-name={service}"),
+            )
+        )
+        for item in slices["items"]:
+            for endpoint in item.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready"):
+                    return f"http://{endpoint['addresses'][0]}:{port}"
+        return None
+
+    def operator_metrics(self, port: int) -> str:
+        """The operator's /metrics page (through a port-forward to its pod on kind)."""
+        if self.operator_metrics_url is not None:
+            return httpx.get(self.operator_metrics_url, timeout=10).text
+        pod = self.kubectl(
+            *("get", "pods", "-n", self.operator_namespace),
+            *("-l", "app.kubernetes.io/component=operator"),
+            *("-o", "jsonpath={.items[0].metadata.name}"),
+        )
+        with port_forward(self.operator_namespace, f"pod/{pod}", port) as url:
+            return httpx.get(f"{url}/metrics", timeout=10).text
 
 
-def kubectl(*args: str, timeout: float = 120, check: bool = True) -> str:
+def kubectl(*args: str, timeout: float = 120, check: bool = True, stdin: str | None = None) -> str:
     result = subprocess.run(
-        ["kubectl", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["kubectl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")

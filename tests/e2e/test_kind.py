@@ -1,6 +1,7 @@
-"""End to end on a real cluster (after `make kind-up`): the samples become Ready, serve V2
-predictions, and shifted traffic makes the DriftPolicy detect drift, run a retraining Job and
-promote its candidate; the operator's and the servers' metrics say so."""
+"""End to end on a real cluster (kind after `make kind-up`, or the real control plane in CI):
+the samples become Ready, serve V2 predictions, and shifted traffic makes the DriftPolicy detect
+drift, run a retraining Job and promote its candidate; the operator's and the servers' metrics
+say so."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import Cluster, condition, port_forward, wait_for
+from e2e_support import Cluster, condition, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.resources import service_name
@@ -128,9 +129,8 @@ def fresh_samples(cluster: Cluster) -> Cluster:
 @pytest.fixture(scope="module")
 def server(fresh_samples: Cluster) -> Iterator[httpx.Client]:
     """An HTTP client to the model's Service (through kubectl port-forward)."""
-    target = f"svc/{service_name(MODEL)}"
     with (
-        port_forward(fresh_samples.namespace, target, SERVER_PORT) as url,
+        fresh_samples.service(service_name(MODEL), SERVER_PORT) as url,
         httpx.Client(base_url=url, timeout=10) as client,
     ):
         wait_for(
@@ -182,18 +182,6 @@ def job_succeeded(cluster: Cluster, name: str) -> bool:
         raise RuntimeError(f"retraining Job {name} failed: {condition(job, 'Failed')}")
     complete = condition(job, "Complete")
     return bool(complete and complete.get("status") == "True")
-
-
-def operator_metrics(cluster: Cluster) -> str:
-    """The operator's /metrics page (through a port-forward to its pod)."""
-    pod = cluster.kubectl(
-        *("get", "pods", "-n", cluster.operator_namespace),
-        *("-l", "app.kubernetes.io/component=operator"),
-        *("-o", "jsonpath={.items[0].metadata.name}"),
-    )
-    target = f"pod/{pod}"
-    with port_forward(cluster.operator_namespace, target, OPERATOR_METRICS_PORT) as url:
-        return httpx.get(f"{url}/metrics", timeout=10).text
 
 
 def retraining_result(cluster: Cluster, wanted: set[str]) -> dict[str, Any] | None:
@@ -260,7 +248,7 @@ def test_shifted_traffic_retrains_and_promotes(
     assert promoted["metrics"]
     assert promoted["baseline"]
 
-    page = operator_metrics(cluster)
+    page = cluster.operator_metrics(OPERATOR_METRICS_PORT)
     ours = {"namespace": cluster.namespace, "policy": POLICY}
     scored = {
         labels["feature"]
