@@ -91,5 +91,6 @@ clean: ## Remove caches and build output
 mutation: ## Mutation testing (mutmut) of the decision modules against the unit tier; writes mutation-report.md
 	$(PYTHON) tests/mutation_report.py run $(if $(MUTATION_JOBS),--jobs $(MUTATION_JOBS))
 
-coverage: ## Line coverage of operator/modelops (subprocesses included) by the unit and integration tiers
+coverage: ## Line coverage of operator/modelops (subprocesses included) by the unit and integration tiers, per package
 	$(PYTHON) -m pytest tests/unit tests/integration --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(PYTHON) tests/coverage_packages.py --fail-under 90

@@ -17,6 +17,7 @@ are listed apart and still counted as survivors in the raw score.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -88,17 +89,38 @@ def mutmut(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str
     )
 
 
-def results() -> dict[str, str]:
-    """Mutant name -> status, from mutmut's own meta files (mutants/**/*.py.meta)."""
-    done = mutmut("results", "--all", "true", capture=True)
-    statuses: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        name, sep, status = line.strip().rpartition(": ")
-        if sep and "__mutmut_" in name:
-            statuses[name] = status.strip()
-    if done.returncode != 0 or not statuses:
-        sys.stderr.write(done.stdout + done.stderr)
-    return statuses
+# Runs under mutmut's interpreter in build/mutation: every mutant's status, and the diff of each
+# that was not killed, as one JSON document (one process: `mutmut show` per mutant is slow).
+COLLECT = r"""
+import json
+from mutmut.__main__ import walk_mutatable_files
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+found = {}
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for name, code in data.exit_code_by_key.items():
+        status = status_by_exit_code[code]
+        diff = None
+        if status not in ("killed", "timeout", "caught by type check", "not checked"):
+            diff = get_diff_for_mutant(name, path=path)
+        found[name] = {"status": status, "diff": diff}
+print(json.dumps(found))
+"""
+
+
+def results() -> dict[str, dict[str, str | None]]:
+    """Mutant name -> {"status", "diff"}, from mutmut's own meta files (mutants/**/*.meta)."""
+    done = subprocess.run(
+        [mutmut_python(), "-c", COLLECT], cwd=WORK, text=True, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        return {}
+    found: dict[str, dict[str, str | None]] = json.loads(done.stdout.splitlines()[-1])
+    return found
 
 
 def module_of(mutant: str) -> str:
@@ -110,23 +132,21 @@ def module_of(mutant: str) -> str:
     return head.rpartition(".")[0]
 
 
-def diff_of(mutant: str) -> str:
-    shown = mutmut("show", mutant, capture=True)
-    return (shown.stdout or shown.stderr).strip()
-
-
-def report() -> int:
-    statuses = results()
+def report(*, partial: bool = False) -> int:
+    found = results()
+    statuses = {name: str(entry["status"]) for name, entry in found.items()}
     if not statuses:
         sys.stderr.write("no mutmut results: run `make mutation` first\n")
         return 2
+    unchecked = sorted(n for n, s in statuses.items() if s in UNCHECKED)
+    if unchecked and not partial:
+        sys.stderr.write(f"{len(unchecked)} mutants not tested yet: finish `make mutation` first\n")
+        return 2
+    for name in unchecked:
+        del statuses[name]
     per_module: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for name, status in statuses.items():
         per_module[module_of(name)][status] += 1
-    unchecked = sorted(n for n, s in statuses.items() if s in UNCHECKED)
-    if unchecked:
-        sys.stderr.write(f"{len(unchecked)} mutants not tested yet: finish `make mutation` first\n")
-        return 2
     survivors = sorted(n for n, s in statuses.items() if s not in KILLED)
     equivalent = [n for n in survivors if n in EQUIVALENT]
     open_ = [n for n in survivors if n not in EQUIVALENT]
@@ -156,7 +176,8 @@ def report() -> int:
         )
     lines += ["", f"## Surviving mutants ({len(open_)})", ""]
     for name in open_:
-        lines += [f"### {name} ({statuses[name]})", "", "```diff", diff_of(name), "```", ""]
+        diff = str(found[name]["diff"] or "").strip()
+        lines += [f"### {name} ({statuses[name]})", "", "```diff", diff, "```", ""]
     lines += [f"## Equivalent mutants ({len(equivalent)})", ""]
     for name in equivalent:
         lines += [f"- `{name}`: {EQUIVALENT[name]}"]
@@ -174,6 +195,9 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="mutants tested at once (default 1: one core)"
     )
+    parser.add_argument(
+        "--partial", action="store_true", help="report while mutants are left untested"
+    )
     args = parser.parse_args()
     if args.command == "run":
         stage()
@@ -181,7 +205,7 @@ def main() -> int:
         if done.returncode != 0:
             sys.stderr.write(f"mutmut run exited {done.returncode}\n")
             return done.returncode
-    return report()
+    return report(partial=args.partial)
 
 
 if __name__ == "__main__":
