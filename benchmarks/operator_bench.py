@@ -1,6 +1,13 @@
-"""Operator benchmark against the KMock emulator: scale, API economy, memory, one drift cycle.
+"""Operator benchmark: scale, API economy, memory and CPU, one drift cycle.
 
-    python benchmarks/operator_bench.py [--objects 200] [--rest-seconds 30]
+    python benchmarks/operator_bench.py [--objects 200] [--rest-seconds 30] [--real]
+
+With ``--real`` the scale run is on the real control plane of the tests (etcd, kube-apiserver,
+kube-controller-manager from ``make k8s-bin``): the operator runs as its ServiceAccount, the real
+Deployment, ReplicaSet and EndpointSlice controllers roll out every ModelDeployment, a node that
+runs nothing (KWOK-style, tests/kube_testbed/pretend.py) reports the pods Running and Ready, and
+the operator's requests are read from the API server's audit log. Without it, against the KMock
+emulator (the previous reference, kept to compare).
 
 What it does and prints:
 1. Starts the KMock emulator of the integration tests (real HTTP on 127.0.0.1) in this process
@@ -37,6 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import kmock  # noqa: E402
 from kmock_emulator import (  # noqa: E402
@@ -238,6 +246,179 @@ async def scale_run(objects: int, rest_seconds: float) -> dict[str, Any]:
     return results
 
 
+# --- Scale run against the real control plane ------------------------------------------------
+
+
+def audit_kind(event: dict[str, Any]) -> str:
+    """The same classes as ``classify``, from an audit event."""
+    ref = event.get("objectRef") or {}
+    if not ref.get("resource"):
+        return "discovery"
+    if event["verb"] in ("get", "list", "watch"):
+        return "read"
+    if ref["resource"] == "events":
+        return "event"
+    if ref["resource"] in ("modeldeployments", "driftpolicies") and not ref.get("subresource"):
+        return "kopf-bookkeeping"
+    return "controller-write"
+
+
+def audit_triple(event: dict[str, Any]) -> str:
+    ref = event.get("objectRef") or {}
+    sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+    return f"{event['verb']} {ref.get('apiGroup', '')}/{ref.get('resource')}{sub}"
+
+
+def split_first_status(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Requests up to each ModelDeployment's first status write (its creation: children and
+    first status), and the status writes after it (following the real rollout)."""
+    creation, rollout, seen = [], [], set()
+    for event in events:
+        ref = event.get("objectRef") or {}
+        is_status = ref.get("resource") == "modeldeployments" and ref.get("subresource")
+        if is_status and ref.get("name") in seen:
+            rollout.append(event)
+            continue
+        if is_status:
+            seen.add(ref.get("name"))
+        creation.append(event)
+    return creation, rollout
+
+
+def cpu_seconds(process: Any) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def scale_run_real(objects: int, rest_seconds: float) -> dict[str, Any]:
+    import psutil
+
+    from kube_testbed.client import KubeClient
+    from kube_testbed.pretend import PretendNode
+    from kube_testbed.testbed import Testbed
+
+    results: dict[str, Any] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="operator-bench-real-"))
+    testbed = Testbed(workdir)
+    testbed.start()
+    node = PretendNode(testbed.plane)
+    node.start()
+    apiserver = psutil.Process(
+        next(p.popen.pid for p in testbed.plane.processes if p.name == "kube-apiserver")
+    )
+    namespace = testbed.create_namespace("bench")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(testbed.operator_kubeconfig),
+        "MODELOPS_METRICS_PORT": "0",
+        "MODELOPS_HEALTH_PORT": "0",
+        "MODELOPS_RESYNC_SECONDS": "30",
+        "MODELOPS_DRIFT_TICK_SECONDS": "2",
+        "MODELOPS_SCRAPE_TIMEOUT_SECONDS": "1",
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    log = (workdir / "operator.log").open("wb")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "modelops", "operator", "--namespace", namespace],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    proc = psutil.Process(operator.pid)
+    client = KubeClient(testbed.plane.url, namespace, testbed.plane.ssl_context())
+
+    async def count(plural: str, check: Any) -> int:
+        return sum(1 for item in await client.list(plural) if check(item))
+
+    async def wait_all_real(plural: str, check: Any, limit: float) -> float:
+        begin = time.perf_counter()
+        while time.perf_counter() - begin < limit:
+            if await count(plural, check) >= objects:
+                return time.perf_counter() - begin
+            await asyncio.sleep(0.25)
+        raise SystemExit(f"not all {objects} {plural} got there within {limit}s")
+
+    def requests_since(mark: float) -> list[dict[str, Any]]:
+        return testbed.operator_requests(since=mark)
+
+    try:
+        await asyncio.sleep(3.0)  # the operator starts and lists (nothing yet)
+        mark, cpu0, api0 = time.time(), cpu_seconds(proc), cpu_seconds(apiserver)
+        start = time.perf_counter()
+        for i in range(objects):
+            await client.create(
+                "modeldeployments",
+                {
+                    "apiVersion": "modelops.dev/v1alpha1",
+                    "kind": "ModelDeployment",
+                    "metadata": {"name": f"model-{i:04d}"},
+                    "spec": {"model": {"uri": f"pvc://models/m{i}/v1", "version": "v1"}},
+                },
+            )
+        results["create_seconds"] = time.perf_counter() - start
+        await wait_all_real("modeldeployments", has_status, 900)
+        results["reconciled_seconds"] = time.perf_counter() - start
+        await wait_all_real("modeldeployments", is_ready, 900)
+        results["all_ready_seconds"] = time.perf_counter() - start
+        await asyncio.sleep(3.0)  # the last status writes and Events land in the audit log
+        created, rollout = split_first_status(requests_since(mark))
+        kinds = Counter(audit_kind(e) for e in created)
+        results["create_per_md"] = {k: v / objects for k, v in sorted(kinds.items())}
+        results["create_writes"] = Counter(
+            audit_triple(e) for e in created if audit_kind(e) == "controller-write"
+        )
+        kinds = Counter(audit_kind(e) for e in rollout)
+        results["rollout_per_md"] = {k: v / objects for k, v in sorted(kinds.items())}
+        results["create_operator_cpu"] = cpu_seconds(proc) - cpu0
+        results["create_apiserver_cpu"] = cpu_seconds(apiserver) - api0
+
+        start = time.perf_counter()
+        for i in range(objects):
+            await client.create(
+                "driftpolicies",
+                {
+                    "apiVersion": "modelops.dev/v1alpha1",
+                    "kind": "DriftPolicy",
+                    "metadata": {"name": f"policy-{i:04d}"},
+                    "spec": {
+                        "modelDeploymentRef": {"name": f"model-{i:04d}"},
+                        "interval": "10s",
+                        "minSamples": 100,
+                    },
+                },
+            )
+        await wait_all_real("driftpolicies", is_evaluated, 900)
+        results["policies_evaluated_seconds"] = time.perf_counter() - start
+        await asyncio.sleep(12.0)  # every policy past its first evaluation and Event
+        mark, cpu0, api0 = time.time(), cpu_seconds(proc), cpu_seconds(apiserver)
+        await asyncio.sleep(rest_seconds)
+        rest = requests_since(mark)
+        writes = [audit_triple(e) for e in rest if audit_kind(e) not in ("read", "discovery")]
+        results["rest_seconds"] = rest_seconds
+        results["rest_writes_per_minute"] = len(writes) * 60 / rest_seconds
+        results["rest_writes"] = Counter(writes)
+        results["rest_reads_per_minute"] = (
+            sum(1 for e in rest if audit_kind(e) == "read") * 60 / rest_seconds
+        )
+        results["rest_operator_cpu"] = (cpu_seconds(proc) - cpu0) / rest_seconds
+        results["rest_apiserver_cpu"] = (cpu_seconds(apiserver) - api0) / rest_seconds
+        results["operator_peak_rss_mb"] = peak_rss_mb(operator.pid)
+        results["forbidden"] = testbed.plane.forbidden("system:serviceaccount:modelops-system")
+    finally:
+        await client.close()
+        operator.terminate()
+        try:
+            operator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
+        log.close()
+        node.stop()
+        testbed.stop()
+    results["operator_log"] = str(workdir / "operator.log")
+    return results
+
+
 def per_kind(requests: list[Any], objects: int) -> dict[str, float]:
     kinds = Counter(classify(r) for r in requests)
     return {kind: count / objects for kind, count in sorted(kinds.items())}
@@ -349,11 +530,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-cycle", action="store_true")
+    parser.add_argument(
+        "--real", action="store_true", help="scale run on the real control plane (make k8s-bin)"
+    )
     args = parser.parse_args()
     if not args.skip_cycle:
         print_cycle(args.repeats)
     if not args.skip_scale:
-        print_scale(args.objects, args.rest_seconds)
+        print_scale(args.objects, args.rest_seconds, real=args.real)
     return 0
 
 
@@ -372,9 +556,10 @@ def print_cycle(repeats: int) -> None:
     )
 
 
-def print_scale(n: int, rest_seconds: float) -> None:
-    results = asyncio.run(scale_run(n, rest_seconds))
-    print(f"\n== {n} ModelDeployments and {n} DriftPolicies against KMock ==")
+def print_scale(n: int, rest_seconds: float, *, real: bool) -> None:
+    results = asyncio.run(scale_run_real(n, rest_seconds) if real else scale_run(n, rest_seconds))
+    where = "the real control plane (kube-apiserver v1.37.2)" if real else "KMock"
+    print(f"\n== {n} ModelDeployments and {n} DriftPolicies against {where} ==")
     print(f"create {n} ModelDeployments (client)   {results['create_seconds']:.1f} s")
     print(f"until all have children and status    {results['reconciled_seconds']:.1f} s")
     print(f"until all are Ready (rolled out)      {results['all_ready_seconds']:.1f} s")
@@ -388,9 +573,22 @@ def print_scale(n: int, rest_seconds: float) -> None:
         f"controller writes to create children and status  {ours:.2f} per ModelDeployment "
         f"(target <= 3: {'met' if ours <= 3 else 'MISSED'})"
     )
-    print("operator requests per ModelDeployment, rollout (status mirrors the Deployment):")
-    for kind, value in results["rollout_per_md"].items():
-        print(f"  {kind:<18} {value:.2f}")
+    if "rollout_per_md" in results:
+        print("operator requests per ModelDeployment, rollout (status mirrors the Deployment):")
+        for kind, value in results["rollout_per_md"].items():
+            print(f"  {kind:<18} {value:.2f}")
+    if real:
+        print(
+            f"CPU to create and roll out {n}: operator {results['create_operator_cpu']:.1f} s, "
+            f"kube-apiserver {results['create_apiserver_cpu']:.1f} s"
+        )
+        print(
+            f"CPU at rest: operator {results['rest_operator_cpu'] * 100:.1f} % of a core, "
+            f"kube-apiserver {results['rest_apiserver_cpu'] * 100:.1f} %"
+        )
+        ready = results["all_ready_seconds"]
+        print(f"all {n} Ready within 60 s: {'met' if ready <= 60 else 'MISSED'} ({ready:.1f} s)")
+        print(f"requests refused by RBAC: {len(results['forbidden'])}")
     rest = results["rest_writes_per_minute"]
     print(
         f"writes per minute at rest ({results['rest_seconds']:.0f}s window)  {rest:.1f}  "

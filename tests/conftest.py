@@ -17,8 +17,15 @@ from typing import Any
 import pytest
 
 from kube_testbed.client import KubeClient
-from kube_testbed.controlplane import missing_binaries
+from kube_testbed.controlplane import binaries_dir, missing_binaries
 from kube_testbed.testbed import Testbed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The kubectl that `make k8s-bin` built with the control plane comes first on the PATH
+    (the same release as the API server; the machine's own kubectl otherwise)."""
+    if (binaries_dir() / "kubectl").exists():
+        os.environ["PATH"] = f"{binaries_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def testbed_problem() -> str | None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the real control plane for the tests into a cache, once:
-# kube-apiserver, kube-controller-manager and etcd at the versions pinned in go.mod.
+# kube-apiserver, kube-controller-manager, etcd and a kubectl of the same release, at the
+# versions pinned in go.mod.
 # The cache is $MODELOPS_K8S_BIN, else ~/.cache/modelops/k8s/<version>/.
 # A cold build takes ~7-10 min and ~3 GB of memory on 2 cores; a warm cache returns at once.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")"
 
 KUBE_VERSION=v1.37.2
 BIN_DIR=${MODELOPS_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/modelops/k8s/$KUBE_VERSION}
-TOOLS=(kube-apiserver kube-controller-manager etcd)
+TOOLS=(kube-apiserver kube-controller-manager etcd kubectl)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
@@ -31,6 +32,7 @@ declare -A package=(
     [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
     [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
     [etcd]=go.etcd.io/etcd/server/v3
+    [kubectl]=k8s.io/kubernetes/cmd/kubectl
 )
 for tool in "${missing[@]}"; do
     echo "Building $tool ($KUBE_VERSION) into $BIN_DIR"
