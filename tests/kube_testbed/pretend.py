@@ -21,7 +21,8 @@ from kube_testbed.controlplane import ControlPlane
 
 
 def host_address() -> str:
-    """This machine's own first global IPv4 address (never loopback)."""
+    """This machine's own first global IPv4 address on a real interface (not ``lo``, where a
+    process kubelet keeps its gateway address, and not a pod's veth)."""
     out = subprocess.run(
         ["ip", "-4", "-o", "addr", "show", "scope", "global"],
         capture_output=True,
@@ -29,7 +30,9 @@ def host_address() -> str:
         check=True,
     ).stdout
     for line in out.splitlines():
-        return line.split()[3].split("/")[0]
+        interface, address = line.split()[1], line.split()[3].split("/")[0]
+        if interface != "lo" and not address.startswith("10.244."):
+            return address
     raise RuntimeError("this machine has no global IPv4 address")
 
 
