@@ -35,7 +35,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if os.environ.get("MODELOPS_E2E") == "1":
         yield current_cluster()
@@ -82,6 +82,9 @@ def _on_testbed(testbed: Testbed) -> Iterator[Cluster]:
         )
         yield cluster
     finally:
+        # Leave the session's control plane as the scenario found it: no demo pods running on,
+        # no operator watching every namespace.
+        cluster.kubectl("delete", "namespace", DEMO_NAMESPACE, "--wait=false", check=False)
         operator.terminate()
         try:
             operator.wait(timeout=20)
