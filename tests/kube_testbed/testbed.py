@@ -149,12 +149,17 @@ class Testbed:
         """Make Kopf and the ``kubernetes`` client in this process use the operator's
         ServiceAccount token: everything the operator under test does is bound by its RBAC.
         ``through``: the URL of a fault proxy in front of the API server."""
+        path = self.operator_kubeconfig
+        if through is not None:
+            path = self.root / "operator-via-proxy.kubeconfig"
+            self.plane.write_kubeconfig(path, token=self.operator_token, server=through)
+        return self.point_operator_at(path)
+
+    def point_operator_at(self, kubeconfig: Path) -> str:
+        """Make Kopf and the ``kubernetes`` client in this process use ``kubeconfig``."""
         import kubernetes
 
-        path = str(self.operator_kubeconfig)
-        if through is not None:
-            path = str(self.root / "operator-via-proxy.kubeconfig")
-            self.plane.write_kubeconfig(Path(path), token=self.operator_token, server=through)
+        path = str(kubeconfig)
         os.environ["KUBECONFIG"] = path
         kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
         return path
