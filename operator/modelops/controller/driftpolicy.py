@@ -91,6 +91,21 @@ def dump_status(status: DriftPolicyStatus) -> dict[str, Any]:
     return status.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns the stored ``old`` into ``new``: ``new`` plus a
+    null for every key of ``old`` that ``new`` no longer has, in nested objects too (a merge
+    patch leaves a key it does not name as it was, so a new ``lastRetraining`` would otherwise
+    keep the previous one's completionTime, and its empty metrics would merge into the previous
+    candidate's). Lists are replaced whole, as the merge patch does."""
+    patch = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            patch[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            patch[key] = status_patch(value, new[key])
+    return patch
+
+
 class Tick:
     """One timer tick of one policy: the status being built and the Events to post."""
 
@@ -141,7 +156,9 @@ class Tick:
         if compare_new != compare_old or (
             "lastEvaluationTime" in new and "lastEvaluationTime" not in old
         ):
-            self.ctx.kube.patch_status(DRIFT_POLICIES, self.namespace, self.name, new)
+            self.ctx.kube.patch_status(
+                DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
+            )
         for type_, reason, message in self.events:
             post_event(self.body, type_, reason, message)
 
