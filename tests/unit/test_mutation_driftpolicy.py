@@ -896,3 +896,12 @@ def test_the_start_time_is_the_clock_and_the_job_is_owned(world: World) -> None:
     assert job is not None
     assert job["metadata"]["ownerReferences"][0]["uid"] == POLICY_UID
     assert job["metadata"]["labels"][label_keys.POLICY] == POLICY
+
+
+def test_an_adopted_job_is_named_in_full(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.kube.put(JOBS, our_job(world, "v1-r1"))
+    world.drift()
+    message = f"Adopted the existing retraining Job {job_for('v1-r1')} for candidate v1-r1."
+    assert ("DriftPolicy", "Normal", "RetrainingStarted", message) in events(world)
+    assert world.condition("Retraining")["message"] == message  # type: ignore[index]
