@@ -135,14 +135,18 @@ def start_model_server(model_uri: str, name: str, log: Path) -> Process:
     return process
 
 
-def start_prometheus(targets: list[str], root: Path) -> Process:
-    """Prometheus scraping ``targets`` (host:port) every second."""
+def start_prometheus(
+    targets: list[str], root: Path, labels: dict[str, str] | None = None
+) -> Process:
+    """Prometheus scraping ``targets`` (host:port) every second, adding ``labels`` (e.g. the
+    ``namespace`` a Kubernetes service discovery would add) to every series."""
     port = free_port()
     config = root / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: model\n    static_configs:\n"
         f"      - targets: {json.dumps(targets)}\n"
+        f"        labels: {json.dumps(labels or {})}\n"
     )
     log = root / "prometheus.log"
     popen = subprocess.Popen(
@@ -294,3 +298,55 @@ async def wait_baseline(api: KubeClient, name: str) -> dict[str, Any]:
 
 async def retraining_jobs(api: KubeClient, policy: str) -> list[dict[str, Any]]:
     return await api.list("jobs", f"modelops.dev/policy={policy}")
+
+
+# --- Reading what the operator, the controllers and the kubelet did ---------------------------
+
+
+def field_managers(obj: dict[str, Any] | None) -> set[str]:
+    """The field managers named in ``obj``'s managedFields."""
+    return {m["manager"] for m in ((obj or {}).get("metadata") or {}).get("managedFields") or []}
+
+
+async def wait_for_events(
+    kube: KubeClient, involved: str, reasons: set[str], timeout: float = 20.0
+) -> list[dict[str, Any]]:
+    """The Events about ``involved`` once all of ``reasons`` are among them (Kopf's poster sends
+    them in the background)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        events = await kube.events(involved)
+        if reasons <= {str(e.get("reason")) for e in events}:
+            return events
+        if asyncio.get_running_loop().time() > deadline:
+            seen = sorted({str(e.get("reason")) for e in events})
+            raise AssertionError(f"Events of {involved}: {seen}; missing {reasons - set(seen)}")
+        await asyncio.sleep(0.2)
+
+
+async def job_pods(kube: KubeClient, job: str) -> list[dict[str, Any]]:
+    """The pods the Job controller made for ``job``."""
+    return await kube.list("pods", f"batch.kubernetes.io/job-name={job}")
+
+
+def terminated(pod: dict[str, Any], container: str = "trainer") -> dict[str, Any]:
+    """The ``state.terminated`` the kubelet reported for ``container`` of ``pod`` (or {})."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == container:
+            found: dict[str, Any] = (status.get("state") or {}).get("terminated") or {}
+            return found
+    return {}
+
+
+def job_finished(job: dict[str, Any] | None, kind: str = "Complete") -> bool:
+    """Whether the Job controller set the ``kind`` (Complete or Failed) condition."""
+    return (condition(job, kind) or {}).get("status") == "True"
+
+
+async def served_version(url: str, model: str) -> str:
+    """The version the model server at ``url`` says it serves (V2 model metadata)."""
+    async with httpx.AsyncClient(headers={"Connection": "close"}, timeout=10) as client:
+        response = await client.get(f"{url}/v2/models/{model}")
+        response.raise_for_status()
+        versions: list[str] = response.json()["versions"]
+    return versions[0]
