@@ -21,9 +21,10 @@ install: ## Install the package (operator, server, trainer)
 install-dev: ## Install the package with test, lint and bench extras
 	$(PYTHON) -m pip install -e '.[test,lint,bench]'
 
-lint: ## ruff check and format check
+lint: ## ruff check and format check; the import layers (import-linter contracts in pyproject.toml)
 	$(PYTHON) -m ruff check operator tests benchmarks
 	$(PYTHON) -m ruff format --check operator tests benchmarks
+	lint-imports
 
 typecheck: ## mypy --strict on the package
 	$(PYTHON) -m mypy
