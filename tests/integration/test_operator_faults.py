@@ -77,6 +77,18 @@ def audited(
     ]
 
 
+def created_codes(testbed: Testbed, since: float) -> list[int]:
+    """The answers to the operator's Deployment creates: one 201. Kopf runs the resync timer
+    beside the create handler's retry, so a second reconcile may send the same POST at the same
+    moment and meet 409 AlreadyExists (which it handles by reading the Deployment)."""
+    codes = sorted(
+        e["responseStatus"]["code"] for e in audited(testbed, since, "create", "deployments")
+    )
+    assert codes[:1] == [201], codes
+    assert set(codes[1:]) <= {409}, codes
+    return codes
+
+
 async def warnings(kube: KubeClient, name: str) -> list[dict[str, Any]]:
     return [e for e in await kube.events(name) if e.get("type") == "Warning"]
 
@@ -194,12 +206,12 @@ async def test_throttled_writes_are_resent_quietly(
             ready = await kube.wait_for("modeldeployments", "iris", is_ready, timeout=90)
         posts = proxy.seen(deployment_creates)
     assert throttled.done
-    assert len(posts) == 3
-    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(posts)]
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(posts[:3])]
     assert all(0.9 <= gap < 3 for gap in gaps), gaps  # Retry-After honoured, not doubled
-    # The API server saw one create, which succeeded.
-    (created,) = audited(testbed, since, "create", "deployments")
-    assert created["responseStatus"]["code"] == 201
+    # The API server saw the third attempt only, and it succeeded (and no more POSTs than
+    # forwarded: a resync running at the same moment may meet the name taken, a 409).
+    codes = created_codes(testbed, since)
+    assert len(posts) == 2 + len(codes)
     assert condition(ready, "Progressing")["reason"] == "RolloutComplete"
     # Quietly: no Warning Event, no status that ever said the reconcile failed.
     assert await warnings(kube, "iris") == []
@@ -250,8 +262,7 @@ async def test_a_failed_write_is_a_warning_event_and_a_condition_then_recovers(
             # Posted once, not once per retry; nothing after the recovery.
             assert [w["reason"] for w in await warnings(kube, "iris")] == ["APIError"]
     assert failing.done
-    (created,) = audited(testbed, since, "create", "deployments")
-    assert created["responseStatus"]["code"] == 201
+    created_codes(testbed, since)
 
 
 async def wait_for_warning(kube: KubeClient, name: str, timeout: float = 15) -> dict[str, Any]:
