@@ -3,9 +3,9 @@ draining, non-root with a read-only root filesystem."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
+import json
 import os
 import pickle
 import shutil
@@ -16,17 +16,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import joblib
 import orjson
 import pytest
+import readonly_root
 
 from modelops.artifacts import MODEL_FILE, UNSAFE_MODEL_FILE
 from serving_support import (
     ModelCase,
+    ServerProcess,
     TouchOnLoad,
     free_port,
     make_model_dir,
@@ -46,60 +47,87 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ModelCase:
     return make_model_dir(tmp_path_factory.mktemp("models"), "classifier")
 
 
-class SlowFileHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a directory; the model file comes only after a delay (a slow object store)."""
+class ModelStore:
+    """A local HTTP server of a directory; it holds the model file back until ``release()``.
 
-    delay = 0.0
+    A slow object store whose slowness the test controls: while the server waits for the model
+    file, the test knows it is inside the loading window and can look at it for as long as it
+    wants, on any machine.
+    """
 
-    def do_GET(self) -> None:
-        if self.path.endswith(MODEL_FILE):
-            time.sleep(self.delay)
-        super().do_GET()
+    def __init__(self, directory: Path) -> None:
+        self.model_requested = threading.Event()
+        self._release = threading.Event()
+        store = self
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith(MODEL_FILE):
+                    store.model_requested.set()
+                    store._release.wait(60)
+                super().do_GET()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def __enter__(self) -> ModelStore:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
 
 
-@contextlib.contextmanager
-def file_server(directory: Path, delay: float = 0.0) -> Iterator[str]:
-    handler = type("Handler", (SlowFileHandler,), {"delay": delay})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def _status(url: str) -> int | None:
+    """The HTTP status of GET ``url``, or None when nothing answers (refused, reset, timeout)."""
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        return httpx.get(url, timeout=1.0).status_code
+    except httpx.TransportError:
+        return None
 
 
 def test_http_model_is_downloaded_and_ready_only_once_loaded(
     model: ModelCase, tmp_path: Path
 ) -> None:
-    with file_server(model.path.parent, delay=1.5) as base:
+    with ModelStore(model.path.parent) as store:
         server = start_server(
-            f"{base}/{model.path.name}", tmp_path / "server.log", wait_ready=False
+            f"{store.url}/{model.path.name}", tmp_path / "server.log", wait_ready=False
         )
         try:
-            seen_not_ready = False
-            deadline = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
-                try:
-                    status = httpx.get(f"{server.url}/v2/health/ready", timeout=0.5).status_code
-                except httpx.TransportError:
-                    seen_not_ready = True  # nothing listens until the model is loaded
-                else:
-                    assert status != 200, "ready before the model was downloaded"
-                time.sleep(0.05)
-            assert seen_not_ready
-            wait_until_ready(server)
+            assert store.model_requested.wait(30), f"the model was never fetched:\n{server.log()}"
+            # Inside the loading window, held open by the store: look at it for 2 s and 10 probes.
+            ready_seen: list[int | None] = []
+            live_seen: list[int | None] = []
+            window_ends = time.monotonic() + 2.0
+            while time.monotonic() < window_ends or len(ready_seen) < 10:
+                ready_seen.append(_status(f"{server.url}/v2/health/ready"))
+                live_seen.append(_status(f"{server.url}/v2/health/live"))
+                assert server.process.poll() is None, server.log()
+                time.sleep(0.05)  # probe interval, not a synchronisation
+            # Never ready while the model is loading (the port opens only once it is loaded,
+            # so nothing answers; a 503 would do as well); live never fails when it answers.
+            assert 200 not in ready_seen, ready_seen
+            assert all(status in (None, 200) for status in live_seen), live_seen
+            store.release()
+            wait_until_ready(server)  # polls /v2/health/ready with a deadline
+            assert _status(f"{server.url}/v2/health/live") == 200
             with server.client() as client:
                 response = client.post("/v2/models/model/infer", json=v2_matrix(model.X[:2]))
             assert response.status_code == 200
-        finally:
             assert stop_server(server) == 0
+        finally:
+            store.release()
+            stop_server(server)
 
 
 @pytest.mark.parametrize(
@@ -192,6 +220,17 @@ def test_pickle_is_served_only_with_the_opt_in_and_a_warning(
         assert any("pickle" in w["message"] for w in warnings)
 
 
+def _read_head(sock: socket.socket) -> bytes:
+    """Bytes from ``sock`` up to the end of one response head (the socket's timeout applies)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 def test_sigterm_finishes_the_in_flight_request_then_exits_0(
     model: ModelCase, tmp_path: Path
 ) -> None:
@@ -200,21 +239,26 @@ def test_sigterm_finishes_the_in_flight_request_then_exits_0(
         body = orjson.dumps(v2_matrix(model.X[:5]))
         head = (
             f"POST /v2/models/model/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Expect: 100-continue\r\n\r\n"
         ).encode()
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-            sock.sendall(head + body[:10])  # the request is in flight: half its body is sent
-            time.sleep(0.3)
+            sock.sendall(head)
+            # "100 Continue" comes once the app reads the body: the request is in flight.
+            assert _read_head(sock).startswith(b"HTTP/1.1 100"), server.log()
+            sock.sendall(body[:10])  # half its body is sent
             server.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
+            deadline = time.monotonic() + 10
+            while _status(f"{server.url}/v2/health/live") is not None:  # until it stops accepting
+                assert server.process.poll() is None, "exited with a request in flight"
+                assert time.monotonic() < deadline, "still accepting connections after SIGTERM"
+                time.sleep(0.05)
             assert server.process.poll() is None, "exited with a request in flight"
-            with pytest.raises(httpx.TransportError):  # no longer accepting
-                httpx.get(f"{server.url}/v2/health/live", timeout=1.0)
             sock.sendall(body[10:])
             response = b""
             while chunk := sock.recv(65536):
                 response += chunk
-        assert response.startswith(b"HTTP/1.1 200")
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
         payload = orjson.loads(response.split(b"\r\n\r\n", 1)[1])
         assert payload["outputs"][0]["data"] == model.estimator.predict(model.X[:5]).tolist()
         assert server.process.wait(15) == 0
@@ -222,61 +266,78 @@ def test_sigterm_finishes_the_in_flight_request_then_exits_0(
         stop_server(server)
 
 
-NON_ROOT_SCRIPT = r"""
-set -eu
-# Python lives under /root (mode 0700): show only /root/.pyenv to the unprivileged user.
-mkdir -p "$WORK/pyenv" && mount --bind /root/.pyenv "$WORK/pyenv"
-mount -t tmpfs -o mode=0755 tmpfs /root
-mkdir /root/.pyenv && mount --bind "$WORK/pyenv" /root/.pyenv
-mount -t tmpfs -o mode=1777 tmpfs "$WORK/tmp"
-mount -o remount,ro,bind /
-exec setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env HOME=/nonexistent TMPDIR="$WORK/tmp" PYTHONDONTWRITEBYTECODE=1 \
-    "$PYTHON" -m modelops serve --model-uri "$MODEL_URI" --host 127.0.0.1 --port "$PORT"
-"""
-
-
-def test_runs_as_non_root_on_a_read_only_root_filesystem(model: ModelCase) -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None:
-        pytest.skip("needs root, unshare and setpriv to build the read-only sandbox")
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("mount namespaces are not available here")
+def test_runs_as_non_root_on_a_read_only_root_filesystem(model: ModelCase, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to build the read-only root view (mount namespace, chroot)")
+    # Where this interpreter takes its code and libraries from, asked of the interpreter and of
+    # a real server process (its mapped shared objects), not assumed.
+    probe = subprocess.run(
+        [sys.executable, "-c", readonly_root.PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    with running_server(model.uri, tmp_path / "probe.log") as probed:
+        with probed.client() as client:
+            client.post("/v2/models/model/infer", json=v2_matrix(model.X[:2]))
+        shared_objects = readonly_root.mapped_objects(probed.process.pid)
     work = Path(tempfile.mkdtemp(prefix="modelops-ro-", dir="/tmp"))
     try:
         work.chmod(0o755)
-        (work / "tmp").mkdir()
+        (work / "root").mkdir()
         shared_model = work / "model"
         shutil.copytree(model.path, shared_model)
         for path in [shared_model, *shared_model.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+        paths = readonly_root.interpreter_paths(json.loads(probe.stdout), shared_objects)
         port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": "/nonexistent",
+            "TMPDIR": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        if "PYTHONPATH" in os.environ:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        argv = [
+            sys.executable,
+            "-m",
+            "modelops",
+            "serve",
+            "--model-uri",
+            shared_model.as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        command = readonly_root.sandbox_command(
+            work / "root", [*paths, str(shared_model)], argv, env
+        )
         log = work / "server.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(
-                ["unshare", "-m", "--propagation", "private", "sh", "-c", NON_ROOT_SCRIPT],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={
-                    **os.environ,
-                    "WORK": str(work),
-                    "PYTHON": sys.executable,
-                    "MODEL_URI": shared_model.as_uri(),
-                    "PORT": str(port),
-                },
-            )
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
-            ready = False
-            while time.monotonic() < deadline and process.poll() is None and not ready:
-                with contextlib.suppress(httpx.TransportError):
-                    ready = httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200
-                time.sleep(0.1)
-            assert ready, log.read_text()
+            server = ServerProcess(process, port, log)
+            wait_until_ready(server)
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            assert f"Uid:\t{readonly_root.NOBODY}\t" in status, status
+            sandbox = next(
+                orjson.loads(line)["sandbox"]
+                for line in log.read_text().splitlines()
+                if line.startswith('{"sandbox"')
+            )
+            assert sandbox == {
+                "uid": readonly_root.NOBODY,
+                "gid": readonly_root.NOBODY,
+                "root_writable": False,
+                "prefix_writable": False,
+            }
             response = httpx.post(
                 f"http://127.0.0.1:{port}/v2/models/model/infer", json=v2_matrix(model.X[:2])
             )
-            assert response.status_code == 200
+            assert response.status_code == 200, log.read_text()
             assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
             process.send_signal(signal.SIGTERM)
             assert process.wait(15) == 0, log.read_text()

@@ -263,6 +263,13 @@ def test_sigterm_during_the_write_cleans_up_and_reports(models: Path, tmp_path: 
 def test_kills_at_random_moments_leave_nothing_or_a_whole_model(
     models: Path, tmp_path: Path
 ) -> None:
+    # The kill moments are drawn as fractions of a whole run timed here, so they fall inside
+    # the run (start-up, training, writing, renaming) on a slow machine as on a fast one.
+    timed = tmp_path / "timed"
+    started = time.monotonic()
+    done = modelops(*train_args(models, timed))
+    whole_run = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
     output = tmp_path / "models"
     chooser = random.Random(20261126)
     for _ in range(4):
@@ -272,8 +279,10 @@ def test_kills_at_random_moments_leave_nothing_or_a_whole_model(
             stderr=subprocess.DEVNULL,
             env=clean_env(),
         )
-        time.sleep(chooser.uniform(0.3, 2.5))
-        process.kill()
+        try:
+            process.wait(timeout=chooser.uniform(0.1, 1.0) * whole_run)  # the kill moment
+        except subprocess.TimeoutExpired:
+            process.kill()
         process.wait(timeout=30)
         if (output / "v2").exists():  # finished before the kill: then it must be whole
             load_model_dir(output / "v2")
