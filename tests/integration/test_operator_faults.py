@@ -126,11 +126,13 @@ async def test_the_proxy_forwards_as_the_operator_and_injects_each_fault(
             assert '"type": "ERROR"' in line
             assert '"code": 410' in line
 
-            # A cut watch streams what the server sends, then the connection drops mid-stream.
+            # A cut watch streams what the server sends (a watch from no resourceVersion
+            # starts with an ADDED event of each existing object), then the connection drops
+            # mid-stream.
+            await kube.create("modeldeployments", plain_model("watched"))
             cut = proxy.watch_cut(md_requests("watch"), after=1.5)
             events: list[str] = []
             async with http.stream("GET", path, params={"watch": "true"}) as stream:
-                await kube.create("modeldeployments", plain_model("watched"))
                 with pytest.raises(httpx.RemoteProtocolError):
                     await read_lines(stream, events)
             assert len(events) == 1
