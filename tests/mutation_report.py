@@ -289,8 +289,8 @@ def mutmut_python() -> str:
     """The interpreter of build/mutation/venv, with mutmut (the `mutation` extra) installed.
 
     A venv over the system's site-packages (the project and its test dependencies come from
-    there), so that mutmut's own needs (a newer click) stay out of the environment that
-    requirements.lock describes.
+    there), so that mutmut's own dependencies (click, libcst, textual) stay out of the
+    environment that requirements.lock describes.
     """
     python = VENV / "bin" / "python"
     if not python.exists():
