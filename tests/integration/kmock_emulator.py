@@ -8,14 +8,14 @@ Plain KMock 0.8 stores bodies as given. A real API server also:
 - bumps ``resourceVersion`` on every change and ``generation`` when ``spec`` changes;
 - garbage-collects objects whose owner (by ``ownerReferences[].uid``) was deleted.
 
-This subclass adds exactly that, so the operator under test runs as against a cluster. Tests talk
-to it over HTTP only (``KubeClient``), never through its internals.
+This subclass adds exactly that. The operator's tests run on the real control plane
+(tests/kube_testbed); this emulator is kept as the reference of ``benchmarks/operator_bench.py``
+(run without ``--real``), so that its figures can be set beside the real server's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import itertools
 import json
@@ -25,7 +25,6 @@ from typing import Any
 
 import aiohttp.web
 import attrs
-import httpx
 import kmock
 from kmock._internal import enums
 
@@ -286,125 +285,6 @@ def kubeconfig(url: str) -> str:
     )
 
 
-PATHS = {
-    "modeldeployments": f"/apis/{GROUP}/{VERSION}",
-    "driftpolicies": f"/apis/{GROUP}/{VERSION}",
-    "deployments": "/apis/apps/v1",
-    "jobs": "/apis/batch/v1",
-    "endpointslices": "/apis/discovery.k8s.io/v1",
-    "services": "/api/v1",
-    "pods": "/api/v1",
-    "events": "/api/v1",
-}
-TEST_AGENT = "modelops-tests"
-
-
-class KubeClient:
-    """The tests' own API client: async (the emulator shares the test's event loop), and
-    ``Connection: close`` so that the operator's shutdown is not held up by idle connections."""
-
-    def __init__(self, base_url: str, namespace: str) -> None:
-        self.namespace = namespace
-        self._client = httpx.AsyncClient(
-            base_url=str(base_url).rstrip("/"),
-            headers={"Connection": "close", "User-Agent": TEST_AGENT},
-            timeout=10,
-        )
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    def _path(self, plural: str, name: str | None = None, sub: str | None = None) -> str:
-        path = f"{PATHS[plural]}/namespaces/{self.namespace}/{plural}"
-        return path + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
-
-    async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self._client.post(self._path(plural), json=body)
-        response.raise_for_status()
-        created: dict[str, Any] = response.json()
-        return created
-
-    async def get(self, plural: str, name: str) -> dict[str, Any] | None:
-        response = await self._client.get(self._path(plural, name))
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        found: dict[str, Any] = response.json()
-        return found
-
-    async def list(self, plural: str) -> list[dict[str, Any]]:
-        response = await self._client.get(self._path(plural))
-        response.raise_for_status()
-        items: list[dict[str, Any]] = response.json().get("items") or []
-        return items
-
-    async def patch(
-        self, plural: str, name: str, patch: dict[str, Any], sub: str | None = None
-    ) -> dict[str, Any]:
-        response = await self._client.patch(
-            self._path(plural, name, sub),
-            content=json.dumps(patch),
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-        response.raise_for_status()
-        patched: dict[str, Any] = response.json()
-        return patched
-
-    async def delete(self, plural: str, name: str) -> None:
-        response = await self._client.delete(self._path(plural, name))
-        response.raise_for_status()
-
-    async def wait_for(
-        self, plural: str, name: str, check: Any, *, timeout: float = 20.0
-    ) -> dict[str, Any]:
-        """Poll until ``check(object or None)`` is truthy; returns the object."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        last: dict[str, Any] | None = None
-        while asyncio.get_running_loop().time() < deadline:
-            last = await self.get(plural, name)
-            if check(last):
-                return last or {}
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{plural}/{name} never satisfied the check; last seen: {last}")
-
-    async def roll_out(self, name: str) -> None:
-        """Play the Deployment controller: every replica of the current generation is ready."""
-        deployment = await self.get("deployments", name)
-        assert deployment is not None
-        replicas = deployment["spec"].get("replicas", 1)
-        await self.patch(
-            "deployments",
-            name,
-            {
-                "status": {
-                    "observedGeneration": deployment["metadata"]["generation"],
-                    "replicas": replicas,
-                    "updatedReplicas": replicas,
-                    "readyReplicas": replicas,
-                    "availableReplicas": replicas,
-                    "conditions": [
-                        {"type": "Available", "status": "True", "reason": "Available"},
-                        {"type": "Progressing", "status": "True", "reason": "Available"},
-                    ],
-                }
-            },
-            sub="status",
-        )
-
-
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    """The status condition of ``type_`` of ``obj``, if any."""
-    for found in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if found.get("type") == type_:
-            return dict(found)
-    return None
-
-
-def operator_requests(server: Any) -> list[Any]:
-    """Requests the emulator received from anything but the tests' own client."""
-    return [r for r in list(server) if r.headers.get("User-Agent") != TEST_AGENT]
-
-
 VERBS = {
     enums.action.LIST: "list",
     enums.action.WATCH: "watch",
@@ -430,62 +310,3 @@ WRITE_ACTIONS = {enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE}
 
 def is_write(request: Any) -> bool:
     return request.action in WRITE_ACTIONS
-
-
-# --- Running the operator in a test ------------------------------------------------------------
-
-
-def point_clients_at(url: str, directory: Any) -> str:
-    """Write a kubeconfig for ``url`` and make Kopf and the ``kubernetes`` client use it."""
-    import os
-
-    import kubernetes
-
-    path = directory / "kubeconfig"
-    path.write_text(kubeconfig(url))
-    os.environ["KUBECONFIG"] = str(path)
-    kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(path)
-    return str(path)
-
-
-class RunningOperator:
-    """``async with RunningOperator(settings, namespace):`` runs the operator in this loop.
-
-    Enter it inside the test body (Kopf cancels tasks created after it started, so it cannot
-    live in an async fixture's teardown).
-    """
-
-    def __init__(self, settings: Any, namespace: str, server: Any = None) -> None:
-        self.settings = settings
-        self.namespace = namespace
-        self._task: asyncio.Task[None] | None = None
-        self._stop: asyncio.Event | None = None
-
-    async def __aenter__(self) -> RunningOperator:
-        import kopf
-
-        from modelops.controller.handlers import register
-
-        registry = kopf.OperatorRegistry()
-        register(registry, self.settings)
-        self._stop = asyncio.Event()
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(
-            kopf.operator(
-                registry=registry,
-                namespaces=[self.namespace],
-                standalone=True,
-                stop_flag=self._stop,
-                ready_flag=ready,
-                memo=kopf.Memo(),
-            )
-        )
-        await asyncio.wait_for(ready.wait(), timeout=15)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._stop is not None
-        assert self._task is not None
-        self._stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self._task, timeout=20)
