@@ -95,7 +95,7 @@ PARSE_ERRORS = [
     ),
     (
         body({"inputs": [{**tensor(), "parameters": {"binary_data_size": 16}}]}),
-        "input 'x': binary tensor data is not supported, send JSON data",
+        "input 'x' has both 'data' and a binary_data_size: send one",
     ),
     (
         body({"inputs": [{**tensor(), "parameters": "p"}]}),

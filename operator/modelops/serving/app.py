@@ -23,7 +23,7 @@ from modelops.serving.errors import (
     RequestTooLargeError,
     ServingError,
 )
-from modelops.serving.protocol import error_body
+from modelops.serving.protocol import error_body, parse_infer_request
 from modelops.serving.settings import DEFAULT_MAX_REQUEST_BYTES
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +32,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+#: A response with binary outputs (binary tensor extension): JSON header, then raw bytes.
+BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
+INFERENCE_HEADER = b"inference-header-content-length"
 #: Batches with more rows than this are predicted in a worker thread, so the event loop keeps
 #: answering health checks and small requests while a big batch runs.
 THREAD_ROWS = 2048
@@ -129,15 +132,18 @@ class ServingApp:
         started = time.perf_counter()
         dataplane = self.dataplane
         try:
-            body = await self._read_body(scope, receive)
-            prepared = dataplane.prepare(body)
+            body, header_length = await self._read_body(scope, receive)
+            if header_length is None:
+                prepared = dataplane.prepare(body)
+            else:  # binary tensor extension
+                prepared = dataplane.prepare_request(parse_infer_request(body, header_length))
             if prepared.features.shape[0] > THREAD_ROWS:
                 loop = asyncio.get_running_loop()
                 arrays = await loop.run_in_executor(None, dataplane.predict_in_thread, prepared)
                 dataplane.count(prepared.features)
             else:
                 arrays = await self.batcher.predict(prepared)
-            response = dataplane.encode(prepared, arrays)
+            response, response_header_length = dataplane.encode_parts(prepared, arrays)
         except ClientDisconnectedError:
             return
         except Exception as exc:
@@ -146,11 +152,18 @@ class ServingApp:
             await _send_error(send, exc, status)
             self.metrics.observe_request(status, time.perf_counter() - started)
             return
-        await _send(send, 200, response)
+        if response_header_length is None:
+            await _send(send, 200, response)
+        else:
+            extra = [(INFERENCE_HEADER, str(response_header_length).encode())]
+            await _send(send, 200, response, BINARY_HEADERS, extra)
         self.metrics.observe_request(200, time.perf_counter() - started)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
+        """The request body (at most ``max_request_bytes``, binary data included) and the
+        ``Inference-Header-Content-Length`` header (binary tensor extension), if given."""
         limit = self.max_request_bytes
+        header_length: int | None = None
         for key, value in scope["headers"]:
             if key == b"content-length":
                 try:
@@ -159,7 +172,11 @@ class ServingApp:
                     raise InvalidInputError("Content-Length is not a number") from None
                 if declared > limit:
                     raise RequestTooLargeError(f"request body is {declared} bytes, limit {limit}")
-                break
+            elif key == INFERENCE_HEADER:
+                header_length = _header_length(value)
+        return await self._receive_body(receive, limit), header_length
+
+    async def _receive_body(self, receive: Receive, limit: int) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnectedError
@@ -180,6 +197,16 @@ class ServingApp:
                 raise RequestTooLargeError(f"request body is over the {limit}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _header_length(value: bytes) -> int:
+    try:
+        length = int(value)
+    except ValueError:
+        raise InvalidInputError("Inference-Header-Content-Length is not a number") from None
+    if length < 0:
+        raise InvalidInputError("Inference-Header-Content-Length is negative")
+    return length
 
 
 async def _send(

@@ -33,10 +33,13 @@ from modelops.serving.protocol import (
     FeatureLayout,
     InferRequest,
     RequestedOutput,
+    binary_output,
     decode_features,
+    encode_binary_response,
     encode_response,
     output_tensor,
     parse_infer_request,
+    wants_binary,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,8 @@ HTTP_STATUS: dict[type[Exception], int] = {
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
+#: Protocol extensions this server supports (server metadata, REST and gRPC).
+EXTENSIONS = ("binary_tensor_data",)
 
 
 def http_status(exc: BaseException) -> int:
@@ -103,7 +108,7 @@ class DataPlane:
             self.methods[PREDICT_PROBA] = self.predictor.predict_proba
         self.has_proba = PREDICT_PROBA in self.methods
         self.server_metadata = orjson.dumps(
-            {"name": "modelops", "version": __version__, "extensions": []}
+            {"name": "modelops", "version": __version__, "extensions": list(EXTENSIONS)}
         )
         self.model_metadata = orjson.dumps(self._model_metadata())
         self.model_ready = orjson.dumps({"name": name, "ready": True})
@@ -156,6 +161,12 @@ class DataPlane:
         features = decode_features(request, self.layout, self.max_rows)
         return Prepared(request, features, self._outputs(request.outputs))
 
+    def prepare_request(self, request: InferRequest) -> Prepared:
+        """:meth:`prepare` for a request parsed elsewhere: a binary-extension body
+        (``parse_infer_request(body, header_length)``) or a gRPC message. Keep the two in step."""
+        features = decode_features(request, self.layout, self.max_rows)
+        return Prepared(request, features, self._outputs(request.outputs))
+
     def _outputs(self, requested: tuple[RequestedOutput, ...]) -> tuple[str, ...]:
         if not requested:
             return (PREDICT,)
@@ -200,6 +211,26 @@ class DataPlane:
             for name, values in zip(prepared.outputs, arrays, strict=True)
         ]
         return encode_response(self.name, self.version, prepared.request.id, outputs)
+
+    def encode_parts(
+        self, prepared: Prepared, arrays: list[np.ndarray]
+    ) -> tuple[bytes, int | None]:
+        """The response body and, when some output goes as binary data (binary tensor
+        extension), the length of its JSON header (``Inference-Header-Content-Length``)."""
+        request = prepared.request
+        binary = [wants_binary(request, name) for name in prepared.outputs]
+        if not any(binary):
+            return self.encode(prepared, arrays), None
+        outputs: list[dict[str, Any]] = []
+        raw: list[bytes] = []
+        for name, values, as_binary in zip(prepared.outputs, arrays, binary, strict=True):
+            if as_binary:
+                doc, data = binary_output(name, values)
+                outputs.append(doc)
+                raw.append(data)
+            else:
+                outputs.append(output_tensor(name, values))
+        return encode_binary_response(self.name, self.version, request.id, outputs, raw)
 
     def infer(self, body: bytes) -> bytes:
         """Parse, predict, count and answer in the calling thread, one request alone."""

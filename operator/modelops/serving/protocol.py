@@ -6,11 +6,19 @@ flat or nested in row-major order), optional ``id``, ``parameters`` and ``output
 takes either one 2-D tensor ``[rows, features]`` or one tensor per feature named as in
 ``metadata.json``; :func:`decode_features` turns either into the matrix the estimator expects.
 Every violation raises :class:`InvalidInputError` with a message that says what to send instead.
+
+The binary tensor data extension (Triton's, adopted by KServe): a request whose JSON header (of
+``Inference-Header-Content-Length`` bytes) is followed by raw tensor bytes, one slice per input
+that has a ``binary_data_size`` parameter, in input order: little-endian, row-major, no padding,
+BOOL one byte (0 or 1), BYTES a 4-byte little-endian length before each element's bytes.
+Outputs go the same way when asked (``binary_data`` per output, ``binary_data_output`` for all).
+gRPC's ``raw_input_contents`` use the same layout (:func:`decode_raw_tensor`).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +33,18 @@ DATATYPES = ("BOOL", "INT32", "INT64", "FP32", "FP64", "BYTES")
 _INT_RANGES = {"INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1)}
 _NUMERIC_KINDS = {"BOOL": "b", "INT32": "iu", "INT64": "iu", "FP32": "iuf", "FP64": "iuf"}
 _OUTPUT_DATATYPES = {"b": "BOOL", "i": "INT64", "u": "INT64", "f": "FP64"}
+#: The binary layout of each numeric datatype (the extension's and gRPC's raw contents).
+_RAW_DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.uint8),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+_LENGTH = struct.Struct("<I")
+BINARY_DATA_SIZE = "binary_data_size"
+BINARY_DATA = "binary_data"
+BINARY_DATA_OUTPUT = "binary_data_output"
 
 Parameters = dict[str, str | int | float | bool]
 
@@ -39,7 +59,10 @@ class InputTensor:
     shape: tuple[int, ...]
     datatype: str
     data: Any
-    """The ``data`` member as parsed (a list, flat or nested); decoded by :func:`tensor_array`."""
+    """The ``data`` member as parsed (a list, flat or nested), or a flat numpy array decoded from
+    binary data; either way turned into the tensor by :func:`tensor_array`."""
+    binary_size: int | None = None
+    """``binary_data_size``: the tensor's data follows the JSON header, this many bytes."""
 
 
 @dataclass(slots=True)
@@ -68,10 +91,24 @@ class FeatureLayout:
         return any(self.categorical)
 
 
-def parse_infer_request(body: bytes) -> InferRequest:
-    """Parse and structurally validate an inference request body."""
+def parse_infer_request(body: bytes, header_length: int | None = None) -> InferRequest:
+    """Parse and structurally validate an inference request body.
+
+    ``header_length`` is the ``Inference-Header-Content-Length`` header: the body's first
+    ``header_length`` bytes are the JSON document and the rest is the binary data of its inputs
+    (binary tensor extension). Without it the whole body is JSON and no input may be binary.
+    """
+    if header_length is None:
+        json_part: bytes | memoryview = body
+    else:
+        if header_length > len(body):
+            raise InvalidInputError(
+                f"Inference-Header-Content-Length is {header_length}, past the end of the "
+                f"{len(body)}-byte body"
+            )
+        json_part = memoryview(body)[:header_length]
     try:
-        doc = orjson.loads(body)
+        doc = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -86,15 +123,119 @@ def parse_infer_request(body: bytes) -> InferRequest:
     if outputs is not None and not isinstance(outputs, list):
         raise InvalidInputError("'outputs' must be a list of {'name': ...} objects")
     parameters = doc.get("parameters")
-    return InferRequest(
+    request = InferRequest(
         request_id,
         # No generators for the usual one tensor and no outputs: this runs for every request.
         (_parse_input(0, inputs[0]),)
         if len(inputs) == 1
         else tuple([_parse_input(i, item) for i, item in enumerate(inputs)]),
         tuple([_parse_output(i, item) for i, item in enumerate(outputs)]) if outputs else (),
-        {} if parameters is None else parse_parameters(parameters, "request"),
+        {} if parameters is None else _request_parameters(parameters),
     )
+    if header_length is not None:
+        _attach_binary(request.inputs, memoryview(body)[header_length:])
+    else:
+        for tensor in request.inputs:
+            if tensor.binary_size is not None:
+                raise InvalidInputError(
+                    f"input {tensor.name!r} has a binary_data_size, but the request has no "
+                    "Inference-Header-Content-Length header saying where its JSON ends"
+                )
+    return request
+
+
+def _request_parameters(value: object) -> Parameters:
+    parameters = parse_parameters(value, "request")
+    flag = parameters.get(BINARY_DATA_OUTPUT)
+    if flag is not None and not isinstance(flag, bool):
+        raise InvalidInputError(f"request parameter {BINARY_DATA_OUTPUT!r} must be a boolean")
+    return parameters
+
+
+def _attach_binary(inputs: Sequence[InputTensor], binary: memoryview) -> None:
+    """Give each binary input its slice of the bytes after the JSON header, in input order."""
+    offset, size = 0, len(binary)
+    for tensor in inputs:
+        length = tensor.binary_size
+        if length is None:
+            continue
+        if offset + length > size:
+            raise InvalidInputError(
+                f"input {tensor.name!r}: binary_data_size is {length} bytes, but only "
+                f"{size - offset} bytes of binary data are left in the body"
+            )
+        tensor.data = decode_raw_tensor(
+            tensor.name, tensor.datatype, tensor.shape, binary[offset : offset + length]
+        )
+        offset += length
+    if offset != size:
+        raise InvalidInputError(
+            f"the body has {size} bytes after its JSON header, the inputs' binary_data_size "
+            f"add up to {offset}"
+        )
+
+
+def decode_raw_tensor(
+    name: str, datatype: str, shape: Sequence[int], raw: bytes | memoryview
+) -> np.ndarray:
+    """A tensor's elements, flat, from its binary layout (binary extension, gRPC raw contents).
+
+    Numbers are read in place (``np.frombuffer``, read-only); BYTES elements become ``str``
+    (UTF-8). The byte count must be exactly what ``shape`` and ``datatype`` need.
+    """
+    expected = math.prod(shape)
+    if datatype == "BYTES":
+        return _decode_raw_strings(name, raw, expected)
+    dtype = _RAW_DTYPES[datatype]
+    if len(raw) != expected * dtype.itemsize:
+        raise InvalidInputError(
+            f"input {name!r}: shape {list(shape)} of {datatype} needs "
+            f"{expected * dtype.itemsize} bytes of binary data, got {len(raw)}"
+        )
+    array = np.frombuffer(raw, dtype=dtype)
+    if datatype == "BOOL":
+        if array.size and array.max() > 1:
+            raise InvalidInputError(f"input {name!r}: BOOL bytes must be 0 or 1")
+        return array.view(np.bool_)
+    return array
+
+
+def _decode_raw_strings(name: str, raw: bytes | memoryview, expected: int) -> np.ndarray:
+    values: list[str] = []
+    offset, size = 0, len(raw)
+    view = memoryview(raw)
+    while offset < size:
+        if len(values) == expected:
+            raise InvalidInputError(
+                f"input {name!r}: binary data holds more than the {expected} BYTES elements "
+                "its shape has"
+            )
+        if offset + 4 > size:
+            raise InvalidInputError(
+                f"input {name!r}: BYTES element {len(values)} is cut off in its length prefix"
+            )
+        (length,) = _LENGTH.unpack_from(view, offset)
+        offset += 4
+        if offset + length > size:
+            raise InvalidInputError(
+                f"input {name!r}: BYTES element {len(values)} says {length} bytes, only "
+                f"{size - offset} are left"
+            )
+        try:
+            values.append(str(view[offset : offset + length], "utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInputError(
+                f"input {name!r}: BYTES element {len(values)} is not UTF-8 text"
+            ) from None
+        offset += length
+    if len(values) != expected:
+        raise InvalidInputError(
+            f"input {name!r}: shape needs {expected} BYTES elements, binary data holds "
+            f"{len(values)}"
+        )
+    array = np.empty(expected, dtype=object)
+    array[:] = values
+    return array
 
 
 def parse_parameters(value: object, where: str) -> Parameters:
@@ -130,18 +271,24 @@ def _parse_input(index: int, item: object) -> InputTensor:
             f"input {name!r}: datatype {datatype!r} is not supported: use one of "
             + ", ".join(DATATYPES)
         )
+    params = item.get("parameters")
+    if params is not None:
+        size = parse_parameters(params, f"input {name!r}").get(BINARY_DATA_SIZE)
+        if size is not None:
+            if type(size) is not int or size < 0:
+                raise InvalidInputError(
+                    f"input {name!r}: binary_data_size must be an integer >= 0, got {size!r}"
+                )
+            if "data" in item:
+                raise InvalidInputError(
+                    f"input {name!r} has both 'data' and a binary_data_size: send one"
+                )
+            return InputTensor(name, tuple(shape), datatype, None, size)
     if "data" not in item:
         raise InvalidInputError(f"input {name!r} has no 'data'")
     data = item["data"]
     if not isinstance(data, list):
         data = [data]  # a scalar is a one-element tensor
-    params = item.get("parameters")
-    if params is not None and (
-        parse_parameters(params, f"input {name!r}").get("binary_data_size") is not None
-    ):
-        raise InvalidInputError(
-            f"input {name!r}: binary tensor data is not supported, send JSON data"
-        )
     return InputTensor(name, tuple(shape), datatype, data)
 
 
@@ -157,7 +304,11 @@ def _parse_output(index: int, item: object) -> RequestedOutput:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidInputError(f"outputs[{index}] must be an object with a string 'name'")
     name: str = item["name"]
-    return RequestedOutput(name, parse_parameters(item.get("parameters"), f"output {name!r}"))
+    parameters = parse_parameters(item.get("parameters"), f"output {name!r}")
+    flag = parameters.get(BINARY_DATA)
+    if flag is not None and not isinstance(flag, bool):
+        raise InvalidInputError(f"output {name!r}: parameter 'binary_data' must be a boolean")
+    return RequestedOutput(name, parameters)
 
 
 def decode_features(request: InferRequest, layout: FeatureLayout, max_rows: int) -> np.ndarray:
@@ -199,8 +350,13 @@ def _matrix_from_tensor(tensor: InputTensor, layout: FeatureLayout) -> np.ndarra
                 "/INT32/BOOL, not BYTES"
             )
         matrix = tensor_array(tensor).astype(np.float64, copy=False)
-        # FP32 values can overflow to infinity when narrowed: those are checked in the matrix.
-        if tensor.datatype == "FP32" or not _finite_sum(tensor.data):
+        # FP32 values can overflow to infinity when narrowed, and binary data comes as an
+        # array: those are checked in the matrix.
+        if (
+            tensor.datatype == "FP32"
+            or type(tensor.data) is not list
+            or not _finite_sum(tensor.data)
+        ):
             _check_finite(matrix, layout)
         return matrix
     if tensor.datatype != "BYTES":
@@ -313,8 +469,10 @@ def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
 
 def tensor_array(tensor: InputTensor) -> np.ndarray:
     """The tensor's data as a numpy array of its ``shape``, checked against its ``datatype``."""
-    expected = math.prod(tensor.shape)
     data = tensor.data
+    if type(data) is np.ndarray:  # binary data, checked against shape and datatype when decoded
+        return data.reshape(tensor.shape)
+    expected = math.prod(tensor.shape)
     if tensor.datatype == "BYTES":
         flat = _flatten_strings(data, tensor.name)
         if len(flat) != expected:
@@ -393,6 +551,39 @@ def output_tensor(name: str, values: np.ndarray) -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": shape, "data": values.ravel()}
 
 
+def binary_output(name: str, values: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """An output tensor document without ``data`` and its binary data (binary extension and
+    gRPC ``raw_output_contents``); the document says ``binary_data_size``."""
+    doc = output_tensor(name, values)
+    raw = raw_contents(doc["datatype"], doc.pop("data"))
+    doc["parameters"] = {BINARY_DATA_SIZE: len(raw)}
+    return doc, raw
+
+
+def raw_contents(datatype: str, data: Any) -> bytes:
+    """The binary layout of an output tensor's ``data`` as :func:`output_tensor` gives it."""
+    if datatype == "BYTES":
+        parts: list[bytes] = []
+        for text in data:
+            encoded = text.encode()
+            parts.append(_LENGTH.pack(len(encoded)))
+            parts.append(encoded)
+        return b"".join(parts)
+    return np.ascontiguousarray(data, dtype=_RAW_DTYPES[datatype]).tobytes()
+
+
+def wants_binary(request: InferRequest, name: str) -> bool:
+    """Whether output ``name`` goes as binary data: its ``binary_data`` parameter, else the
+    request's ``binary_data_output`` (both validated as booleans when parsed)."""
+    for output in request.outputs:
+        if output.name == name:
+            flag = output.parameters.get(BINARY_DATA)
+            if flag is not None:
+                return bool(flag)
+            break
+    return bool(request.parameters.get(BINARY_DATA_OUTPUT, False))
+
+
 def encode_response(
     model_name: str,
     model_version: str,
@@ -408,6 +599,19 @@ def encode_response(
         doc["parameters"] = parameters
     doc["outputs"] = outputs
     return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def encode_binary_response(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    outputs: Sequence[Mapping[str, Any]],
+    raw: Sequence[bytes],
+) -> tuple[bytes, int]:
+    """A response with binary outputs: the JSON header, then the outputs' binary data in output
+    order; returns the body and the header's length (``Inference-Header-Content-Length``)."""
+    header = encode_response(model_name, model_version, request_id, outputs)
+    return b"".join([header, *raw]), len(header)
 
 
 def error_body(message: str) -> bytes:
