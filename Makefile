@@ -37,6 +37,7 @@ crds: ## Regenerate the CRDs (crds/, charts/modelops/crds/) from the pydantic ty
 
 verify: lint typecheck ## Lint, type-check and check that generated files are fresh
 	$(PYTHON) -m modelops crds --check
+	$(PYTHON) hack/grpc_stubs.py --check
 
 test: verify ## Everything CI runs: verify, then every tier with line coverage, printed per package
 	$(PYTHON) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

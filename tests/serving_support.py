@@ -127,6 +127,8 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    grpc_port: int = 0
+    """The gRPC port (0: gRPC off)."""
 
     @property
     def url(self) -> str:
@@ -151,8 +153,10 @@ def start_server(
     wait_ready: bool = True,
     module: Sequence[str] = ("modelops", "serve"),
 ) -> ServerProcess:
-    """Start `python -m modelops serve` on a free port and wait until it is ready."""
+    """Start `python -m modelops serve` on a free port and wait until it is ready; gRPC on
+    another free port unless ``extra_args`` say ``--grpc-port``."""
     port = free_port()
+    grpc_port = 0 if "--grpc-port" in extra_args else free_port()
     command = [
         sys.executable,
         "-m",
@@ -165,6 +169,7 @@ def start_server(
         "127.0.0.1",
         "--port",
         str(port),
+        *([] if "--grpc-port" in extra_args else ["--grpc-port", str(grpc_port)]),
         *extra_args,
     ]
     with log_path.open("wb") as log:
@@ -174,7 +179,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    server = ServerProcess(process, port, log_path)
+    server = ServerProcess(process, port, log_path, grpc_port)
     if wait_ready:
         wait_until_ready(server)
     return server

@@ -127,7 +127,7 @@ def start_model_server(model_uri: str, name: str, log: Path) -> Process:
     handle = log.open("wb")
     popen = subprocess.Popen(
         [*MODELOPS, "serve", "--model-uri", model_uri, "--name", name, "--host", "127.0.0.1",
-         "--port", str(port)],
+         "--port", str(port), "--grpc-port", "0"],
         stdout=handle, stderr=subprocess.STDOUT,
     )  # fmt: skip
     process = Process(popen, port, log)

@@ -160,6 +160,8 @@ def _serve_once(model_dir: Path, *args: str) -> subprocess.CompletedProcess[byte
             "127.0.0.1",
             "--port",
             str(free_port()),
+            "--grpc-port",
+            "0",
             *args,
         ],
         capture_output=True,
@@ -311,6 +313,8 @@ def test_runs_as_non_root_on_a_read_only_root_filesystem(model: ModelCase, tmp_p
             "127.0.0.1",
             "--port",
             str(port),
+            "--grpc-port",
+            "0",
         ]
         command = readonly_root.sandbox_command(
             work / "root", [*paths, str(shared_model)], argv, env

@@ -26,6 +26,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_defaults() -> None:
     args = parse(["--model-uri", "file:///m"])
     assert (args.name, args.port, args.host) == ("model", 8080, "0.0.0.0")
+    assert args.grpc_port == 8081
     assert args.max_request_bytes == 8 * 1024 * 1024
     assert not args.allow_unsafe_pickle
     assert not args.sklearn_predict
@@ -38,6 +39,7 @@ def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch)
         "MODELOPS_MODEL_NAME": "iris",
         "MODELOPS_MODEL_VERSION": "v2",
         "MODELOPS_PORT": "9000",
+        "MODELOPS_GRPC_PORT": "0",
         "MODELOPS_HOST": "127.0.0.1",
         "MODELOPS_MAX_REQUEST_BYTES": "1024",
         "MODELOPS_MAX_ROWS": "10",
@@ -55,6 +57,7 @@ def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch)
         "127.0.0.1",
     )
     assert (args.max_request_bytes, args.max_rows) == (1024, 10)
+    assert args.grpc_port == 0  # gRPC off
     assert args.allow_unsafe_pickle
     assert args.sklearn_predict
     assert parse(["--port", "8081"]).port == 8081  # a flag wins over its variable
@@ -67,6 +70,8 @@ def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch)
         ["--model-uri", "file:///m", "--port", "70000"],
         ["--model-uri", "file:///m", "--port", "http"],
         ["--model-uri", "file:///m", "--max-rows", "0"],
+        ["--model-uri", "file:///m", "--grpc-port", "-1"],
+        ["--model-uri", "file:///m", "--grpc-port", "65536"],
         ["--model-uri", "file:///m", "--name", "a/b"],
         ["--model-uri", "file:///m", "--model-version", "../v1"],
     ],

@@ -12,6 +12,7 @@ from typing import Any
 
 from modelops.cliargs import env_option, env_switch, positive_int
 from modelops.serving.settings import (
+    DEFAULT_GRPC_PORT,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_PORT,
@@ -33,6 +34,13 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
     return value
+
+
+def _port_or_off(text: str) -> int:
+    """A TCP port, or 0 for off."""
+    if text.strip() == "0":
+        return 0
+    return _port(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         None,
     )
     env_option(parser, "--port", "MODELOPS_PORT", "TCP port (default 8080)", _port, DEFAULT_PORT)
+    env_option(
+        parser,
+        "--grpc-port",
+        "MODELOPS_GRPC_PORT",
+        f"TCP port of the gRPC inference service (default {DEFAULT_GRPC_PORT}; 0: no gRPC)",
+        _port_or_off,
+        DEFAULT_GRPC_PORT,
+    )
     env_option(
         parser,
         "--host",
@@ -120,7 +136,7 @@ def register(subparsers: Any) -> None:
         "serve",
         help="serve a model over the Open Inference Protocol v2",
         description="Serve a scikit-learn model directory over the Open Inference Protocol v2 "
-        "(REST), with Prometheus metrics on /metrics.",
+        "(REST, and gRPC on a second port), with Prometheus metrics on /metrics.",
     )
     add_arguments(parser)
     parser.set_defaults(func=run)
@@ -136,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         model_uri=args.model_uri,
         name=args.name,
         port=args.port,
+        grpc_port=args.grpc_port,
         host=args.host,
         max_request_bytes=args.max_request_bytes,
         max_rows=args.max_rows,

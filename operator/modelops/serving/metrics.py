@@ -5,8 +5,10 @@ rows in bulk every few thousand rows and before every scrape; the metric familie
 scrape time by a custom collector. Per-request ``Counter.labels().inc()`` calls for every feature
 bin would cost more than the prediction itself.
 
-Names (binding, see DESIGN.md): ``modelops_inference_requests_total{model,version,code}``,
-``modelops_inference_request_duration_seconds``, ``modelops_inference_rows_total``,
+Names (binding, see DESIGN.md):
+``modelops_inference_requests_total{model,version,protocol,code}``,
+``modelops_inference_request_duration_seconds{model,version,protocol}``,
+``modelops_inference_rows_total``,
 ``modelops_feature_bin_total{model,version,feature,bin}``, ``modelops_model_info``.
 """
 
@@ -46,6 +48,10 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+#: The ``protocol`` label: V2 REST (JSON or binary tensors) and gRPC. ``code`` is the HTTP status
+#: for both (a gRPC error counts as the HTTP status of the same error), so one alert on 5xx
+#: covers both transports.
+PROTOCOLS = ("rest", "grpc")
 
 
 class ServingMetrics(Collector):
@@ -67,22 +73,23 @@ class ServingMetrics(Collector):
         self.profile = profile
         self.info = dict(info)
         self.buckets = buckets
-        self.requests_by_code: dict[int, int] = {}
-        self.bucket_counts = [0] * (len(buckets) + 1)
-        self.latency_sum = 0.0
+        self.requests_by_code: dict[tuple[str, int], int] = {}
+        self.bucket_counts = {protocol: [0] * (len(buckets) + 1) for protocol in PROTOCOLS}
+        self.latency_sum = dict.fromkeys(PROTOCOLS, 0.0)
         self.rows = 0
         self.bins = BinCounter(profile, chunk_rows=chunk_rows) if count_bins else None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
 
-    def observe_request(self, code: int, seconds: float) -> None:
-        """Count one inference request by status code and its latency. Called once its response
-        went out, so whole chunks of served rows are binned here: the requests whose rows fill a
-        chunk get their answers first."""
-        self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
-        self.bucket_counts[bisect_left(self.buckets, seconds)] += 1
-        self.latency_sum += seconds
+    def observe_request(self, code: int, seconds: float, protocol: str = "rest") -> None:
+        """Count one inference request by protocol and (HTTP) status code, and its latency.
+        Called once its response went out, so whole chunks of served rows are binned here: the
+        requests whose rows fill a chunk get their answers first."""
+        key = (protocol, code)
+        self.requests_by_code[key] = self.requests_by_code.get(key, 0) + 1
+        self.bucket_counts[protocol][bisect_left(self.buckets, seconds)] += 1
+        self.latency_sum[protocol] += seconds
         bins = self.bins
         if bins is not None and bins.pending_rows >= bins.chunk_rows:
             bins.bin_whole_chunks()
@@ -108,23 +115,28 @@ class ServingMetrics(Collector):
         labels = [self.model, self.version]
         requests = CounterMetricFamily(
             "modelops_inference_requests",
-            "Inference requests, by HTTP status code.",
-            labels=["model", "version", "code"],
+            "Inference requests, by protocol (rest, grpc) and HTTP status code (for gRPC the "
+            "HTTP status of the same outcome).",
+            labels=["model", "version", "protocol", "code"],
         )
-        for code, count in sorted(self.requests_by_code.items()):
-            requests.add_metric([*labels, str(code)], count)
+        for (protocol, code), count in sorted(self.requests_by_code.items()):
+            requests.add_metric([*labels, protocol, str(code)], count)
         yield requests
 
         latency = HistogramMetricFamily(
             "modelops_inference_request_duration_seconds",
             "Time from receiving an inference request to sending its response.",
-            labels=["model", "version"],
+            labels=["model", "version", "protocol"],
         )
-        cumulative, buckets = 0, []
-        for bound, count in zip((*self.buckets, float("inf")), self.bucket_counts, strict=True):
-            cumulative += count
-            buckets.append((_bound_label(bound), cumulative))
-        latency.add_metric(labels, buckets, self.latency_sum)
+        for protocol in PROTOCOLS:
+            counts = self.bucket_counts[protocol]
+            if not any(counts):
+                continue  # a protocol nobody used (e.g. gRPC turned off) adds no series
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self.buckets, float("inf")), counts, strict=True):
+                cumulative += count
+                buckets.append((_bound_label(bound), cumulative))
+            latency.add_metric([*labels, protocol], buckets, self.latency_sum[protocol])
         yield latency
 
         rows = CounterMetricFamily(

@@ -14,16 +14,18 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 
 from modelops.artifacts import METADATA_FILE, MODEL_DIR_FILES, PROFILE_FILE, UNSAFE_MODEL_FILE
 from modelops.serving.app import ServingApp
 from modelops.serving.compiled import select_predictor
 from modelops.serving.dataplane import DataPlane
+from modelops.serving.grpc_server import start_grpc_server
 from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.settings import GRACEFUL_SHUTDOWN_SECONDS, ServeSettings
@@ -36,8 +38,34 @@ class DrainingServer(uvicorn.Server):
     """uvicorn's server, except that a SIGTERM it drained cleanly ends the process with 0.
 
     uvicorn re-raises the caught signal after shutting down, so the process would die "killed by
-    SIGTERM"; a pod that stopped as asked should exit 0.
+    SIGTERM"; a pod that stopped as asked should exit 0. With ``start_grpc``, the gRPC server is
+    started in the same event loop before the HTTP port opens (so a ready pod serves both) and
+    stopped, with the same grace period, once HTTP has drained.
     """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        start_grpc: Callable[[], Awaitable[grpc.aio.Server]] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.start_grpc = start_grpc
+        self.grpc_failed = False
+
+    async def serve(self, sockets: Any = None) -> None:
+        grpc_server = None
+        if self.start_grpc is not None:
+            try:
+                grpc_server = await self.start_grpc()
+            except RuntimeError as exc:  # grpcio: the port could not be bound
+                logger.error("gRPC server could not start: %s", exc)
+                self.grpc_failed = True
+                return
+        try:
+            await super().serve(sockets)
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(GRACEFUL_SHUTDOWN_SECONDS)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -154,10 +182,24 @@ def serve(settings: ServeSettings) -> int:
         # DataPlane.predict_in_thread).
         sklearn.set_config(assume_finite=True)
         config = uvicorn_config(app, settings.host, settings.port, access_log=settings.access_log)
-        server = DrainingServer(config)
+        start_grpc = None
+        if settings.grpc_port:
+
+            async def start_grpc() -> grpc.aio.Server:
+                server = await start_grpc_server(
+                    dataplane,
+                    app.batcher,
+                    settings.host,
+                    settings.grpc_port,
+                    max_request_bytes=settings.max_request_bytes,
+                )
+                logger.info("gRPC inference service on port %d", settings.grpc_port)
+                return server
+
+        server = DrainingServer(config, start_grpc)
         server.run()
-        if not server.started:
-            return 1  # could not bind; uvicorn logged why
+        if server.grpc_failed or not server.started:
+            return 1  # could not bind; the log says why
         logger.info("Server stopped")
         return 0
     finally:
