@@ -32,16 +32,34 @@ logger = logging.getLogger(__name__)
 #: containers). Each one is a data holder of a scikit-learn estimator that skops does not trust
 #: by default; none of them runs code from its state. Fixed in code, never taken from a file.
 TRUSTED_TYPES: tuple[str, ...] = (
+    # numpy
     "numpy.dtype",  # dtype of object-typed category arrays (OneHotEncoder on string columns)
+    # scipy: the per-feature splines of SplineTransformer
+    "scipy._lib.array_api_compat.numpy._aliases.asarray",  # BSpline's array converter (asarray)
+    "scipy.interpolate._bsplines.BSpline",  # knots, coefficients, degree, extrapolation flag
+    # losses of the generalised linear models (skops trusts the other sklearn._loss losses)
+    "sklearn._loss.loss.HalfTweedieLoss",  # TweedieRegressor (log link): holds its power
+    "sklearn._loss.loss.HalfTweedieLossIdentity",  # TweedieRegressor (identity link, power=0)
+    # trees
     "sklearn.tree._tree.Tree",  # decision trees, random forests, extra trees, gradient boosting
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # HistGradientBoosting*
-    "sklearn.neighbors._kd_tree.KDTree",  # k-nearest neighbours
-    "sklearn.neighbors._ball_tree.BallTree",
+    # SelectKBest.score_func: pure statistics over (X, y), called by fit only, never by predict
+    "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.feature_selection._mutual_info.mutual_info_regression",
+    "sklearn.feature_selection._univariate_selection.chi2",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+    # k-nearest neighbours: the search trees and their distance metrics (parameters only)
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.metrics._dist_metrics.ManhattanDistance64",
     "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLP* after fit
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    # MLP* after fit: the optimiser's step state (learning rate, moments)
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    # Voting*/Stacking*: named_estimators_, a dict of fitted estimators (each one checked too)
+    "sklearn.utils._bunch.Bunch",
 )
 
 #: Largest model file accepted (a guard against a volume filled with junk, not a tuning knob).
