@@ -116,6 +116,7 @@ def test_object_defaults_hold_their_nested_defaults() -> None:
     serving = open_api_schema(crd_for("ModelDeployment"))["properties"]["spec"]["properties"]
     assert serving["serving"]["default"] == {
         "port": 8080,
+        "grpcPort": 8081,
         "maxRows": 10_000,
         "maxRequestBytes": 8 * 1024 * 1024,
     }

@@ -130,13 +130,51 @@ def test_builders_are_deterministic() -> None:
 
 
 def test_service_selects_the_pods_and_is_valid() -> None:
-    service = build_service(MD_OWNER, spec(serving={"port": 8081}))
+    service = build_service(MD_OWNER, spec(serving={"port": 9000}))
     kubernetes_validate.validate(service, K8S_VERSION, strict=True)
     deployment = build_deployment(MD_OWNER, spec(), DEFAULTS)
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-    assert service["spec"]["ports"][0]["port"] == 8081
+    assert service["spec"]["ports"][0]["port"] == 9000
     assert service["metadata"]["ownerReferences"][0]["uid"] == "uid-md-1"
-    assert service_url("iris", "ml", 8081) == "http://iris.ml.svc:8081/v2/models/iris"
+    assert service_url("iris", "ml", 9000) == "http://iris.ml.svc:9000/v2/models/iris"
+
+
+@pytest.mark.parametrize("grpc_port", [8081, 9500, 0])
+def test_grpc_port_in_container_and_service_probes_stay_on_http(grpc_port: int) -> None:
+    md = spec(serving={"port": 8080, "grpcPort": grpc_port})
+    service = build_service(MD_OWNER, md)
+    deployment = build_deployment(MD_OWNER, md, DEFAULTS)
+    kubernetes_validate.validate(service, K8S_VERSION, strict=True)
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--grpc-port") + 1] == str(grpc_port)
+    grpc_ports = [p for p in container["ports"] if p["name"] == "grpc"]
+    service_ports = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
+    if grpc_port:
+        assert grpc_ports == [{"name": "grpc", "containerPort": grpc_port, "protocol": "TCP"}]
+        assert service_ports == [
+            {
+                "name": "grpc",
+                "port": grpc_port,
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": "grpc",
+            }
+        ]
+    else:  # gRPC off: no port anywhere
+        assert grpc_ports == service_ports == []
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+
+
+@pytest.mark.parametrize(
+    "serving",
+    [{"grpcPort": 80}, {"grpcPort": 8080}, {"port": 9000, "grpcPort": 9000}, {"grpcPort": 70000}],
+)
+def test_bad_grpc_ports_are_refused(serving: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="grpcPort|less than or equal"):
+        spec(serving=serving)
 
 
 @pytest.mark.parametrize(

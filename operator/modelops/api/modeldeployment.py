@@ -79,12 +79,39 @@ class ModelSource(ApiModel):
 class ServingSpec(ApiModel):
     """How the model server listens and what it accepts."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.grpcPort) || self.grpcPort == 0 || self.grpcPort >= 1024",
+                    "message": "grpcPort is 0 (no gRPC) or a non-privileged port (1024-65535)",
+                },
+                {
+                    "rule": "!has(self.grpcPort) || self.grpcPort != (has(self.port) ? "
+                    "self.port : 8080)",
+                    "message": "grpcPort must differ from port",
+                },
+            ]
+        }
+    }
+
     port: Annotated[int, Field(ge=1024, le=65535)] = 8080
     """Container port of the V2 API and /metrics (non-privileged)."""
+    grpc_port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    """Container port of the gRPC inference service (inference.GRPCInferenceService); 0 turns
+    gRPC off. The probes stay on the HTTP port."""
     max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """Most rows accepted in one inference request; more gives HTTP 400."""
     max_request_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
     """Largest request body accepted; more gives HTTP 413."""
+
+    @model_validator(mode="after")
+    def _grpc_port_is_free(self) -> ServingSpec:
+        if 0 < self.grpc_port < 1024:
+            raise ValueError("grpcPort is 0 (no gRPC) or a non-privileged port (1024-65535)")
+        if self.grpc_port == self.port:
+            raise ValueError("grpcPort must differ from port")
+        return self
 
 
 RESERVED_ENV_PREFIX = "MODELOPS_"

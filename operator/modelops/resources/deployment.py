@@ -15,6 +15,7 @@ from modelops.storage import PVC_ROOT_ENV
 
 CONTAINER = "server"
 PORT_NAME = "http"
+GRPC_PORT_NAME = "grpc"
 
 
 def server_args(name: str, spec: ModelDeploymentSpec) -> list[str]:
@@ -29,6 +30,8 @@ def server_args(name: str, spec: ModelDeploymentSpec) -> list[str]:
         "0.0.0.0",  # noqa: S104 - a pod must listen on its pod IP
         "--port",
         str(spec.serving.port),
+        "--grpc-port",
+        str(spec.serving.grpc_port),
         "--max-rows",
         str(spec.serving.max_rows),
         "--max-request-bytes",
@@ -39,6 +42,16 @@ def server_args(name: str, spec: ModelDeploymentSpec) -> list[str]:
     if spec.model.version:
         args += ["--model-version", spec.model.version]
     return args
+
+
+def container_ports(spec: ModelDeploymentSpec) -> list[dict[str, Any]]:
+    """``http`` (V2 REST, /metrics, probes) and, unless turned off, ``grpc``."""
+    ports = [{"name": PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}]
+    if spec.serving.grpc_port:
+        ports.append(
+            {"name": GRPC_PORT_NAME, "containerPort": spec.serving.grpc_port, "protocol": "TCP"}
+        )
+    return ports
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -69,7 +82,7 @@ def server_container(
         "command": ["modelops"],
         "args": server_args(name, spec),
         "env": env,
-        "ports": [{"name": PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}],
+        "ports": container_ports(spec),
         "resources": resources,
         "startupProbe": _probe("/v2/health/live", period=2, failures=60),
         "livenessProbe": _probe("/v2/health/live", period=10, failures=3),
