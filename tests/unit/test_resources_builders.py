@@ -173,7 +173,7 @@ def test_grpc_port_in_container_and_service_probes_stay_on_http(grpc_port: int) 
     [{"grpcPort": 80}, {"grpcPort": 8080}, {"port": 9000, "grpcPort": 9000}, {"grpcPort": 70000}],
 )
 def test_bad_grpc_ports_are_refused(serving: dict[str, int]) -> None:
-    with pytest.raises(ValueError, match="grpcPort|less than or equal"):
+    with pytest.raises(ValueError, match=r"grpcPort|less than or equal"):
         spec(serving=serving)
 
 
