@@ -8,6 +8,7 @@ pandas<3): its tests skip.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -234,3 +235,33 @@ def test_kserve_clients(
 def _proba(case: ModelCase) -> dict[str, Any]:
     want = expected(case)
     return {"predict_proba": want["predict_proba"]} if "predict_proba" in want else {}
+
+
+def test_grpc_port_in_use_exits_3_and_zero_turns_grpc_off(
+    models: dict[str, ModelCase], tmp_path: Path
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from serving_support import free_port
+
+    case = models["classifier"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "modelops", "serve", "--model-uri", case.uri, "--host",
+             "127.0.0.1", "--port", str(free_port()), "--grpc-port", str(port)],
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert b"gRPC server could not start" in result.stderr
+    server = start_server(case.uri, tmp_path / "off.log", extra_args=["--grpc-port", "0"])
+    try:
+        assert server.grpc_port == 0
+        assert "gRPC" not in server.log()
+    finally:
+        assert stop_server(server) == 0

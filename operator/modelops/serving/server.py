@@ -198,8 +198,10 @@ def serve(settings: ServeSettings) -> int:
 
         server = DrainingServer(config, start_grpc)
         server.run()
-        if server.grpc_failed or not server.started:
-            return 1  # could not bind; the log says why
+        if server.grpc_failed:
+            return 3  # the gRPC port could not be bound: uvicorn's exit code for its own port
+        if not server.started:
+            return 1  # could not bind; uvicorn logged why
         logger.info("Server stopped")
         return 0
     finally:
