@@ -10,6 +10,13 @@ Servers:
 - ``ours-no-bins``: the same with feature-bin counting switched off (what counting costs);
 - ``mlserver``: MLServer 1.7.1 + mlserver-sklearn, default settings (inference in a worker);
 - ``mlserver-pw0``: the same with ``parallel_workers=0`` (inference in the server process);
+- ``ours-binary``: ``ours`` driven with the binary tensor extension (raw FP64 input, binary
+  output), as Triton's and KServe's HTTP clients send by default;
+- ``ours-grpc`` / ``mlserver-grpc`` / ``mlserver-pw0-grpc``: the same servers over gRPC
+  (``ModelInfer`` with typed ``fp64_contents``), driven by ``ghz`` (a Go gRPC load generator,
+  ``go install github.com/bojand/ghz/cmd/ghz@v0.121.0``; found on PATH or in ``$GHZ``) with one
+  HTTP/2 connection; ``ours-grpc-raw`` sends ``raw_input_contents`` as Triton's gRPC client does.
+  Without ghz the gRPC rows are skipped, and the run says so;
 - ``floor``: our uvicorn + raw ASGI stack answering every request with a constant;
 - ``bare``: the same stack doing the least a V2 prediction takes: parse the JSON body, make the
   matrix, one matrix product with the model's coefficients, serialise the labels; no validation,
@@ -21,7 +28,7 @@ use, with ``uvloop==0.21.0`` pinned (its worker crashes with newer uvloop). Prin
 latency, server CPU (cores busy) and peak RSS, then our/MLServer and our/floor ratios against
 the targets, and the cost of feature-bin counting.
 
-    python benchmarks/serving_bench.py [--duration 8] [--skip-mlserver] [--json FILE]
+    python benchmarks/serving_bench.py [--duration 8] [--skip-mlserver] [--skip-grpc] [--json FILE]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +98,37 @@ def write_model(directory: Path) -> np.ndarray:
     return X
 
 
+def binary_request(X: np.ndarray, rows: int) -> tuple[bytes, int]:  # noqa: N803
+    """The binary-extension request: JSON header, then the raw little-endian FP64 matrix."""
+    raw = np.ascontiguousarray(X[:rows], dtype="<f8").tobytes()
+    doc = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [rows, N_FEATURES],
+                "datatype": "FP64",
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        ],
+        "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
+    }
+    header = json.dumps(doc).encode()
+    return header + raw, len(header)
+
+
+def grpc_request(X: np.ndarray, rows: int, *, raw: bool) -> bytes:  # noqa: N803
+    """A serialised ``ModelInferRequest``: typed ``fp64_contents`` or ``raw_input_contents``."""
+    from modelops.serving.proto import open_inference_grpc_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name=MODEL_NAME)
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=[rows, N_FEATURES])
+    if raw:
+        request.raw_input_contents.append(np.ascontiguousarray(X[:rows], dtype="<f8").tobytes())
+    else:
+        tensor.contents.fp64_contents.extend(X[:rows].ravel().tolist())
+    return request.SerializeToString()
+
+
 def request_body(X: np.ndarray, rows: int) -> bytes:  # noqa: N803
     data = X[:rows]
     doc = {
@@ -128,6 +167,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    grpc_port: int = 0
 
     @property
     def url(self) -> str:
@@ -152,11 +192,13 @@ def wait_ready(server: Server, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{server.name} not ready after {timeout} s")
 
 
-def start(name: str, command: list[str], port: int, workdir: Path, **kwargs: Any) -> Server:
+def start(
+    name: str, command: list[str], port: int, workdir: Path, grpc_port: int = 0, **kwargs: Any
+) -> Server:
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(pin(0) + command, stdout=out, stderr=subprocess.STDOUT, **kwargs)
-    server = Server(name, process, port, log)
+    server = Server(name, process, port, log, grpc_port)
     try:
         wait_ready(server)
     except Exception:
@@ -175,12 +217,16 @@ def stop(server: Server) -> None:
             server.process.wait()
 
 
-def start_ours(name: str, model_dir: Path, workdir: Path, *, bins: bool = True) -> Server:
+def start_ours(
+    name: str, model_dir: Path, workdir: Path, *, bins: bool = True, grpc: bool = False
+) -> Server:
     port = free_port()
+    grpc_port = free_port() if grpc else 0
     command = [sys.executable, __file__, "--run-ours", str(model_dir), "--port", str(port)]
+    command += ["--grpc-port", str(grpc_port)]
     if not bins:
         command.append("--no-bins")
-    return start(name, command, port, workdir)
+    return start(name, command, port, workdir, grpc_port)
 
 
 def start_floor(workdir: Path) -> Server:
@@ -219,10 +265,11 @@ def start_mlserver(
     folder.mkdir()
     shutil.copy(model_dir / "model.joblib", folder / "model.joblib")
     port = free_port()
+    grpc_port = free_port()
     settings: dict[str, Any] = {
         "debug": False,
         "http_port": port,
-        "grpc_port": free_port(),
+        "grpc_port": grpc_port,
         "metrics_port": free_port(),
     }
     if parallel_workers is not None:
@@ -235,7 +282,8 @@ def start_mlserver(
     }
     (folder / "model-settings.json").write_text(json.dumps(model_settings))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    return start(name, [str(executable), "start", str(folder)], port, workdir, cwd=folder, env=env)
+    command = [str(executable), "start", str(folder)]
+    return start(name, command, port, workdir, grpc_port, cwd=folder, env=env)
 
 
 # ------------------------------------------------------------------------------ load
@@ -263,14 +311,30 @@ def _to_ms(text: str) -> float:
 
 
 def run_wrk(
-    url: str, body: bytes, concurrency: int, duration: float, workdir: Path
+    url: str,
+    body: bytes,
+    concurrency: int,
+    duration: float,
+    workdir: Path,
+    header_length: int | None = None,
 ) -> dict[str, float]:
+    """wrk POSTing ``body``; with ``header_length`` a binary-extension body (the bytes are
+    written as Lua decimal escapes, and the Inference-Header-Content-Length header is set)."""
     script = workdir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body.decode())}\n"
-    )
+    if header_length is None:
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(body.decode())}\n"
+        )
+    else:
+        escaped = "".join(f"\\{byte:03d}" for byte in body)
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+            f'wrk.headers["Inference-Header-Content-Length"] = "{header_length}"\n'
+            f'wrk.body = "{escaped}"\n'
+        )
     command = [
         *pin(1),
         "wrk",
@@ -295,6 +359,88 @@ def run_wrk(
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
     return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "requests": total}
+
+
+PROTO = ROOT / "operator" / "modelops" / "serving" / "proto" / "open_inference_grpc.proto"
+
+
+def ghz_executable() -> str | None:
+    """ghz from ``$GHZ``, PATH or ``go env GOPATH``/bin."""
+    candidates = [os.environ.get("GHZ"), shutil.which("ghz")]
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        gopath = subprocess.run(
+            ["go", "env", "GOPATH"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        candidates.append(str(Path(gopath) / "bin" / "ghz"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def run_ghz(
+    ghz: str, port: int, message: bytes, concurrency: int, duration: float, workdir: Path
+) -> dict[str, float]:
+    """ghz (one connection, ``concurrency`` workers) calling ModelInfer with ``message``."""
+    data = workdir / "grpc-request.bin"
+    data.write_bytes(message)
+    command = [
+        *pin(1),
+        ghz,
+        "--insecure",
+        "--proto",
+        str(PROTO),
+        "--import-paths",
+        str(PROTO.parent),
+        "--call",
+        "inference.GRPCInferenceService.ModelInfer",
+        "--binary-file",
+        str(data),
+        "--concurrency",
+        str(concurrency),
+        "--connections",
+        "1",
+        "--duration",
+        f"{max(1, round(duration))}s",
+        "--cpus",
+        "1",
+        "--format",
+        "json",
+        f"127.0.0.1:{port}",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    latencies = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
+    total = int(report["count"])
+    ok = int(report.get("statusCodeDistribution", {}).get("OK", 0))
+    return {
+        "rps": float(report["rps"]),
+        "p50": latencies[50],
+        "p99": latencies[99],
+        "errors": total - ok,
+        "requests": total,
+    }
+
+
+def check_grpc_answers(server: Server, message: bytes, expected: list[Any]) -> None:
+    import grpc
+
+    from modelops.serving.proto import open_inference_grpc_pb2 as pb
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda raw: raw,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        response = call(message, timeout=30)
+    output = response.outputs[0]
+    if response.raw_output_contents:
+        got = np.frombuffer(response.raw_output_contents[0], "<i8").tolist()
+    else:
+        got = list(output.contents.int64_contents) or list(output.contents.int_contents)
+    if got != expected:
+        raise RuntimeError(f"{server.name} (gRPC) predicted {got[:5]}..., expected {expected[:5]}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -324,33 +470,48 @@ def peak_rss_mib(pid: int) -> float:
     return total / 2**20
 
 
-def check_answers(server: Server, body: bytes, expected: list[Any]) -> None:
+def check_answers(
+    server: Server, body: bytes, expected: list[Any], header_length: int | None = None
+) -> None:
     import urllib.request
 
+    headers = {"Content-Type": "application/json"}
+    if header_length is not None:
+        headers["Inference-Header-Content-Length"] = str(header_length)
     request = urllib.request.Request(
-        f"{server.url}/v2/models/{MODEL_NAME}/infer",
-        data=body,
-        headers={"Content-Type": "application/json"},
+        f"{server.url}/v2/models/{MODEL_NAME}/infer", data=body, headers=headers
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        doc = json.loads(response.read())
-    got = doc["outputs"][0]["data"]
+        answer = response.read()
+        answer_header = response.headers.get("Inference-Header-Content-Length")
+    if answer_header is not None:
+        got = np.frombuffer(answer[int(answer_header) :], "<i8").tolist()
+    else:
+        got = json.loads(answer)["outputs"][0]["data"]
     if server.name != "floor" and got != expected:
         raise RuntimeError(f"{server.name} predicted {got[:5]}..., expected {expected[:5]}...")
 
 
-def measure(
-    server: Server, body: bytes, rows: int, concurrency: int, duration: float, workdir: Path
-) -> Result:
-    """One wrk run against one server, with the CPU the server (and its workers) used."""
-    url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
+@dataclass
+class Load:
+    """One row of the report: a server driven one way (``run(rows, concurrency, duration)``)."""
+
+    label: str
+    server: Server
+    run: Callable[[int, int, float], dict[str, float]]
+
+
+def measure(load: Load, rows: int, concurrency: int, duration: float) -> Result:
+    """One load-generator run against one server, with the CPU the server (and its workers)
+    used."""
+    server = load.server
     before = cpu_seconds(server.process.pid)
     started = time.monotonic()
-    figures = run_wrk(url, body, concurrency, duration, workdir)
+    figures = load.run(rows, concurrency, duration)
     elapsed = time.monotonic() - started
     cores = (cpu_seconds(server.process.pid) - before) / elapsed
     return Result(
-        server.name,
+        load.label,
         rows,
         concurrency,
         figures["rps"],
@@ -385,7 +546,7 @@ def median_result(runs: list[Result]) -> Result:
 def format_result(r: Result) -> str:
     cpu_us = r.cpu_cores * 1e6 / r.requests_per_second if r.requests_per_second else 0.0
     return (
-        f"  {r.server:<13} rows={r.rows:<3} conc={r.concurrency:<3}"
+        f"  {r.server:<17} rows={r.rows:<3} conc={r.concurrency:<3}"
         f" {r.requests_per_second:>9.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
         f"  cpu {r.cpu_cores:4.2f} cores = {cpu_us:6.0f} us/request"
@@ -460,7 +621,7 @@ def print_summary(report: Report) -> None:
     for name, mib in report.peak_rss_mib.items():
         print(f"  {name:<13} {mib:7.1f} MiB")
     print("\nRatios (ours / peer):")
-    for peer in ("mlserver", "mlserver-pw0", "floor", "bare"):
+    for peer in ("mlserver", "mlserver-pw0", "floor", "bare", "ours-binary", "ours-grpc"):
         for rows in ROW_COUNTS:
             for concurrency in CONCURRENCY:
                 ours, other = (
@@ -491,20 +652,39 @@ def print_summary(report: Report) -> None:
                 f"  p99 x{p99:.2f} (<= 0.5)  {verdict}"
             )
         floor = report.get("floor", 1, concurrency)
-        if floor is not None:
-            share = ours.requests_per_second / floor.requests_per_second
+        bare = report.get("bare", 1, concurrency)
+        if floor is not None and bare is not None:
             print(
-                f"  conc={concurrency:<3} vs floor         throughput {share:.0%} of the floor"
-                f" (>= 80%)  {'met' if share >= 0.8 else 'MISSED'}"
+                f"  conc={concurrency:<3} for reference: the bare handler reaches"
+                f" {bare.requests_per_second / floor.requests_per_second:.0%} of the floor"
             )
-            bare = report.get("bare", 1, concurrency)
-            if bare is not None:
+    print("\nTargets (every point):")
+    for rows in ROW_COUNTS:
+        for concurrency in CONCURRENCY:
+            ours = report.get("ours", rows, concurrency)
+            bare = report.get("bare", rows, concurrency)
+            if ours is not None and bare is not None:
+                share = ours.requests_per_second / bare.requests_per_second
                 print(
-                    f"  conc={concurrency:<3} for reference: the bare handler reaches"
-                    f" {bare.requests_per_second / floor.requests_per_second:.0%} of the floor,"
-                    f" ours {ours.requests_per_second / bare.requests_per_second:.0%}"
-                    " of the bare handler"
+                    f"  rows={rows:<3} conc={concurrency:<3} ours {share:.0%} of the bare handler"
+                    f" (>= 90%)  {'met' if share >= 0.9 else 'MISSED'}"
                 )
+            grpc_ours = report.get("ours-grpc", rows, concurrency)
+            for peer in ("mlserver-grpc", "mlserver-pw0-grpc"):
+                other = report.get(peer, rows, concurrency)
+                if grpc_ours is not None and other is not None:
+                    ratio = grpc_ours.requests_per_second / other.requests_per_second
+                    print(
+                        f"  rows={rows:<3} conc={concurrency:<3} ours-grpc vs {peer}"
+                        f" x{ratio:.2f} (>= 3)  {'met' if ratio >= 3 else 'MISSED'}"
+                    )
+    ours_json, ours_binary = report.get("ours", 64, 32), report.get("ours-binary", 64, 32)
+    if ours_json is not None and ours_binary is not None:
+        ratio = ours_binary.requests_per_second / ours_json.requests_per_second
+        print(
+            f"  rows=64  conc=32  binary REST vs JSON REST x{ratio:.2f} (>= 1.5)"
+            f"  {'met' if ratio >= 1.5 else 'MISSED'}"
+        )
     c = report.counting
     if c:
         print("\nFeature-bin counting cost per request (in-process, best of 3):")
@@ -542,15 +722,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs per scenario and server")
     parser.add_argument("--skip-mlserver", action="store_true", help="only ours and the floor")
+    parser.add_argument("--skip-grpc", action="store_true", help="no gRPC rows")
+    parser.add_argument(
+        "--only",
+        help="comma-separated row labels to measure (e.g. ours,ours-binary,ours-grpc); "
+        "servers no row needs are not started",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--run-ours", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--run-bare", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-bins", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--grpc-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_ours:
-        return run_ours(args.run_ours, args.port, bins=not args.no_bins)
+        return run_ours(args.run_ours, args.port, args.grpc_port, bins=not args.no_bins)
     if args.run_floor:
         return run_floor(args.port)
     if args.run_bare:
@@ -568,9 +755,16 @@ def main(argv: list[str] | None = None) -> int:
 
         estimator = load_model_dir(model_dir).estimator
         bodies = {rows: request_body(X, rows) for rows in ROW_COUNTS}
+        binary = {rows: binary_request(X, rows) for rows in ROW_COUNTS}
+        typed = {rows: grpc_request(X, rows, raw=False) for rows in ROW_COUNTS}
+        raw = {rows: grpc_request(X, rows, raw=True) for rows in ROW_COUNTS}
         expected = {rows: estimator.predict(X[:rows]).tolist() for rows in ROW_COUNTS}
+        ghz = None if args.skip_grpc else ghz_executable()
+        if ghz is None and not args.skip_grpc:
+            print("ghz not found ($GHZ, PATH, $(go env GOPATH)/bin): no gRPC rows", flush=True)
+        only = set(args.only.split(",")) if args.only else None
         starters: list[tuple[str, Any]] = [
-            ("ours", lambda: start_ours("ours", model_dir, workdir)),
+            ("ours", lambda: start_ours("ours", model_dir, workdir, grpc=ghz is not None)),
             ("ours-no-bins", lambda: start_ours("ours-no-bins", model_dir, workdir, bins=False)),
             ("floor", lambda: start_floor(workdir)),
             ("bare", lambda: start_bare(model_dir, workdir)),
@@ -580,6 +774,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("mlserver", lambda: start_mlserver("mlserver", model_dir, workdir, None)),
                 ("mlserver-pw0", lambda: start_mlserver("mlserver-pw0", model_dir, workdir, 0)),
             ]
+        if only is not None:
+            starters = [(n, f) for n, f in starters if any(label.startswith(n) for label in only)]
         print(
             f"Each scenario: {args.duration:g} s of wrk, {args.rounds} rounds with the servers"
             " interleaved (medians below); server on CPU 0, wrk on CPU 1.",
@@ -589,23 +785,37 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for _name, starter in starters:
                 servers.append(starter())
+            loads: list[Load] = []
             for server in servers:
                 for rows, body in bodies.items():
                     check_answers(server, body, expected[rows])
                 url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
                 run_wrk(url, bodies[1], 32, 2, workdir)  # warm-up
+                loads.append(Load(server.name, server, _wrk_load(url, bodies, workdir)))
+                if server.name == "ours":
+                    for rows, (body, length) in binary.items():
+                        check_answers(server, body, expected[rows], length)
+                    loads.append(Load("ours-binary", server, _wrk_load(url, binary, workdir)))
+                if ghz is not None and server.grpc_port:
+                    messages = [(f"{server.name}-grpc", typed)]
+                    if server.name == "ours":
+                        messages.append(("ours-grpc-raw", raw))
+                    for label, by_rows in messages:
+                        for rows, message in by_rows.items():
+                            check_grpc_answers(server, message, expected[rows])
+                        run_ghz(ghz, server.grpc_port, by_rows[1], 32, 2, workdir)  # warm-up
+                        loads.append(Load(label, server, _ghz_load(ghz, server, by_rows, workdir)))
+            if only is not None:
+                loads = [load for load in loads if load.label in only]
             runs: dict[tuple[str, int, int], list[Result]] = {}
             for round_index in range(args.rounds):
-                order = (
-                    servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
-                )
-                for rows, body in bodies.items():
+                shift = round_index % len(loads)
+                order = loads[shift:] + loads[:shift]
+                for rows in ROW_COUNTS:
                     for concurrency in CONCURRENCY:
-                        for server in order:
-                            result = measure(
-                                server, body, rows, concurrency, args.duration, workdir
-                            )
-                            runs.setdefault((server.name, rows, concurrency), []).append(result)
+                        for load in order:
+                            result = measure(load, rows, concurrency, args.duration)
+                            runs.setdefault((load.label, rows, concurrency), []).append(result)
                             print(format_result(result), flush=True)
             for server in servers:
                 report.peak_rss_mib[server.name] = peak_rss_mib(server.process.pid)
@@ -616,17 +826,41 @@ def main(argv: list[str] | None = None) -> int:
         print("\nMedians:")
         for result in report.results:
             print(format_result(result))
-        report.counting = counting_cost(model_dir, X)
+        if only is None:
+            report.counting = counting_cost(model_dir, X)
     print_summary(report)
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
     return 0
 
 
+def _wrk_load(
+    url: str, bodies: dict[int, Any], workdir: Path
+) -> Callable[[int, int, float], dict[str, float]]:
+    """wrk with the body for the row count: JSON bytes, or (bytes, header length) for binary."""
+
+    def run(rows: int, concurrency: int, duration: float) -> dict[str, float]:
+        body = bodies[rows]
+        if isinstance(body, tuple):
+            return run_wrk(url, body[0], concurrency, duration, workdir, body[1])
+        return run_wrk(url, body, concurrency, duration, workdir)
+
+    return run
+
+
+def _ghz_load(
+    ghz: str, server: Server, messages: dict[int, bytes], workdir: Path
+) -> Callable[[int, int, float], dict[str, float]]:
+    def run(rows: int, concurrency: int, duration: float) -> dict[str, float]:
+        return run_ghz(ghz, server.grpc_port, messages[rows], concurrency, duration, workdir)
+
+    return run
+
+
 # ------------------------------------------------------------------------------ server modes
 
 
-def run_ours(model_dir: Path, port: int, *, bins: bool) -> int:
+def run_ours(model_dir: Path, port: int, grpc_port: int, *, bins: bool) -> int:
     """Our server, in-process settings (``--no-bins`` switches feature counting off)."""
     from modelops.serving.logs import configure_logging
     from modelops.serving.server import serve
@@ -638,6 +872,7 @@ def run_ours(model_dir: Path, port: int, *, bins: bool) -> int:
         name=MODEL_NAME,
         host="127.0.0.1",
         port=port,
+        grpc_port=grpc_port,
         count_feature_bins=bins,
     )
     return serve(settings)
