@@ -212,10 +212,28 @@ EQUIVALENT: dict[str, str] = {
         24,
     ),
     **_same(
-        "dtype kinds are single letters, and X is none of them",
+        "dtype kinds are single letters, and X is none of them; with the upper-case kinds a "
+        "numeric column goes through np.asarray(column, float64), which gives the same values",
         "drift.binning",
         "x_numeric_column",
         2,
+        3,
+    ),
+    **_same(
+        "astype(None) and np.empty without a dtype are float64; the column is only read, so "
+        "whether astype copies it is unobservable; without its argument np.asarray raises "
+        "TypeError and the value-by-value conversion gives the same float64 values; None "
+        "written into a float64 array is NaN",
+        "drift.binning",
+        "x_numeric_column",
+        4,
+        25,
+        5,
+        7,
+        8,
+        11,
+        15,
+        17,
     ),
     **_same(
         "a categorical feature's row is zero until its own count is written (the numeric paths "

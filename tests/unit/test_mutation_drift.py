@@ -18,7 +18,7 @@ import pytest
 import scipy.special
 
 from modelops.drift import build_profile, compute_drift
-from modelops.drift.binning import Binner, category_key
+from modelops.drift.binning import Binner, category_key, numeric_column
 from modelops.drift.evaluate import DriftReport, FeatureDrift
 from modelops.drift.profile import FeatureProfile, Profile, ProfileError
 from modelops.drift.statistics import kolmogorov_sf, ks_statistic
@@ -102,6 +102,14 @@ def test_category_keys_of_bytes_booleans_fractions_and_other_objects() -> None:
     assert category_key(2.5) == "2.5"
     assert category_key(np.float32(0.25)) == "0.25"
     assert category_key(Decimal("1.50")) == "1.50"
+
+
+def test_numeric_columns_of_text_with_blanks_and_none() -> None:
+    # "" makes numpy's conversion fail: the column is converted value by value.
+    column = np.array(["1.5", " ", None, 2, ""], dtype=object)
+    np.testing.assert_array_equal(numeric_column(column), [1.5, np.nan, np.nan, 2.0, np.nan])
+    with pytest.raises(ValueError, match=r"^row 1: 'one' is not a number$"):
+        numeric_column(np.array(["", "one"], dtype=object))
 
 
 # ------------------------------------------------------------------ counting paths
