@@ -21,7 +21,7 @@ from modelops.drift import build_profile, compute_drift
 from modelops.drift.binning import Binner, category_key, numeric_column
 from modelops.drift.evaluate import DriftReport, FeatureDrift
 from modelops.drift.profile import FeatureProfile, Profile, ProfileError
-from modelops.drift.statistics import kolmogorov_sf, ks_statistic
+from modelops.drift.statistics import jensen_shannon, kolmogorov_sf, ks_statistic, proportions
 
 PROFILE = Profile(
     features=(
@@ -347,3 +347,33 @@ def test_a_ks_gap_over_one_from_rounding_is_one() -> None:
     # A profile's proportions may sum to 1 within 1e-6: the CDF gap can exceed 1 by as much.
     reference = np.array([[1.0000005, 0.0, 0.0]])
     assert ks_statistic(reference, np.array([[0.0, 1.0, 0.0]])).tolist() == [1.0]
+
+
+def test_proportions_of_a_row_without_counts_are_zero_and_quiet() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shares = proportions(np.array([[0.0, 0.0, 0.0], [1.0, 3.0, 0.0]]))
+    assert shares.tolist() == [[0.0, 0.0, 0.0], [0.25, 0.75, 0.0]]
+
+
+def test_jensen_shannon_over_empty_bins_is_quiet_and_never_nan() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # log2(0) and 0 * -inf in the empty bins stay silent
+        disjoint = jensen_shannon(np.array([[0.5, 0.5, 0.0]]), np.array([[0.0, 0.0, 1.0]]))
+        # Nearly equal shares: the divergence rounds to -1.3e-16, which is 0, not a NaN root.
+        close = jensen_shannon(np.array([[0.19, 0.81]]), np.array([[0.19 + 1e-15, 0.81 - 1e-15]]))
+    assert disjoint.tolist() == [1.0]  # disjoint distributions are 1 bit apart
+    assert close.tolist() == [0.0]
+
+
+def test_bins_up_to_1000_and_the_100_most_frequent_categories_by_default() -> None:
+    assert (
+        len(build_profile(np.arange(2000.0).reshape(-1, 1), ["x"], bins=1000).features[0].edges)
+        == 999
+    )
+    with pytest.raises(ProfileError, match=r"^bins must be between 2 and 1000, got 1001$"):
+        build_profile(np.arange(2000.0).reshape(-1, 1), ["x"], bins=1001)
+    column = np.array([[f"c{i:03d}"] for i in range(101)] + [["c000"]], dtype=object)
+    feature = build_profile(column, ["c"], categorical=["c"]).features[0]
+    assert len(feature.categories) == 100  # c000 (twice) and 99 of the others; one is unseen
+    assert feature.proportions[-2:] == (1 / 102, 0.0)
