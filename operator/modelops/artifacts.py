@@ -39,13 +39,20 @@ class ModelMetadata(BaseModel):
     created: datetime
     """When the model was written (UTC)."""
     estimator: str = Field(min_length=1)
-    """Allow-listed estimator name (see ``modelops.training.estimators``)."""
+    """An allow-listed recipe name (see ``modelops.training.estimators``) for a model the trainer
+    built from a recipe; else the class name of the model's final estimator."""
+    name: str | None = None
+    """What the model is called, when it was packaged with a name (informational)."""
     params: dict[str, bool | int | float | str | None] = Field(default_factory=dict)
     """Constructor parameters of the estimator that differ from scikit-learn's defaults."""
     features: list[str] = Field(min_length=1)
     """Feature names, in the column order the estimator expects."""
     categorical_features: list[str] = Field(default_factory=list)
     """The subset of ``features`` that are categories rather than numbers."""
+    feature_dtypes: dict[str, str] = Field(default_factory=dict)
+    """pandas dtype of every feature when the model was fitted on a DataFrame (it is then fed a
+    DataFrame with these columns, see ``modelops.frames``); empty when it was fitted on a
+    matrix."""
     target: str = Field(min_length=1)
     """Name of the target column in training data."""
     task: Task

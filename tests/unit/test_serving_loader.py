@@ -55,7 +55,7 @@ def test_save_model_refuses_what_the_server_would_refuse(tmp_path: Path) -> None
 
 def test_trusted_types_are_code_not_data() -> None:
     assert isinstance(TRUSTED_TYPES, tuple)
-    assert all(t.startswith(("sklearn.", "numpy.")) for t in TRUSTED_TYPES)
+    assert all(t.startswith(("sklearn.", "numpy.", "scipy.", "functools.")) for t in TRUSTED_TYPES)
 
 
 def test_skops_object_of_untrusted_type_is_refused_and_never_built(tmp_path: Path) -> None:

@@ -219,9 +219,11 @@ def test_an_unsafe_base_model_is_refused(champion: Path, fresh: Path, tmp_path: 
         train(config(broken, fresh, tmp_path / "out"))
 
 
-def test_invalid_params_in_the_base_model_are_refused(
+def test_invalid_recipe_params_in_the_base_model_are_refused(
     champion: Path, fresh: Path, tmp_path: Path
 ) -> None:
+    """metadata.json's params matter only when a recipe is rebuilt (``--estimator``); a clone
+    takes the champion's own hyperparameters from the model itself."""
     tampered = tmp_path / "tampered"
     tampered.mkdir()
     for name in ("model.skops", "profile.json"):
@@ -230,7 +232,12 @@ def test_invalid_params_in_the_base_model_are_refused(
     meta["params"] = {"C": -3}
     (tampered / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match="'C' parameter of LogisticRegression"):
-        train(config(tampered, fresh, tmp_path / "out"))
+        train(config(tampered, fresh, tmp_path / "out", estimator="LogisticRegression"))
+    cloned = train(config(tampered, fresh, tmp_path / "out"))
+    assert cloned.succeeded
+    retrained = load_model_dir(tmp_path / "out" / "v2").estimator
+    original = load_model_dir(champion).estimator
+    assert retrained[-1].get_params()["C"] == original[-1].get_params()["C"]
 
 
 def test_regression_end_to_end(tmp_path: Path) -> None:
@@ -303,6 +310,7 @@ def test_categorical_features_are_retrained_in_the_servers_layout(tmp_path: Path
         candidate_writer,
         fit_candidate,
         load_dataset,
+        recipe_blueprint,
     )
 
     first = tmp_path / "first.csv"
@@ -319,7 +327,8 @@ def test_categorical_features_are_retrained_in_the_servers_layout(tmp_path: Path
     )
     assert dataset.x.dtype == object
     recipe = get_recipe("LogisticRegression")
-    candidate = fit_candidate(dataset, recipe, {}, version="v1", seed=0)
+    blueprint = recipe_blueprint(recipe, {}, 0, dataset.features, dataset.categorical)
+    candidate = fit_candidate(dataset, blueprint, version="v1", seed=0)
     publish(tmp_path, "v1", TrainingRecord("first"), candidate_writer(candidate))
 
     fresh = tmp_path / "fresh.csv"

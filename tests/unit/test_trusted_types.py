@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -759,26 +760,7 @@ def _loads_with_the_servers_allow_list(estimator: BaseEstimator, file: Path) -> 
     return load_skops(file)
 
 
-#: HistGradientBoosting* with native categorical support keeps, in its fitted ``_preprocessor``,
-#: ``FunctionTransformer(functools.partial(sklearn.utils.validation.check_array, ...))`` for the
-#: numerical columns. Issue #12 rules out ``functools.partial``, so these models are refused for
-#: now (strict: trusting partial makes them pass, and then they move out of this set).
-NEEDS_PARTIAL = {
-    "HistGradientBoostingClassifier(native categorical, from_dtype)",
-    "HistGradientBoostingRegressor(native categorical, from_dtype)",
-    "HistGradientBoostingClassifier(native categorical, by name)",
-    "HistGradientBoostingClassifier(native categorical, by index)",
-}
-PARTIAL_REFUSED = pytest.mark.xfail(
-    raises=ModelLoadError,
-    strict=True,
-    reason="native categorical HistGradientBoosting stores functools.partial(check_array)",
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=[PARTIAL_REFUSED] if n in NEEDS_PARTIAL else []) for n in CASES]
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_fitted_model_loads_and_predicts_the_same(name: str, tmp_path: Path) -> None:
     original, data = _fit(name)
     loaded = _loads_with_the_servers_allow_list(original, tmp_path / "model.skops")
@@ -843,13 +825,13 @@ REFUSED: dict[str, tuple[Callable[[], BaseEstimator], Any, Any, str]] = {
         None,
         "math.sqrt",
     ),
-    "FunctionTransformer(functools.partial)": (
+    "FunctionTransformer(functools.partial of an untrusted function)": (
         lambda: make_pipeline(
             FunctionTransformer(functools.partial(np.clip, a_min=-1.0, a_max=1.0)), Ridge()
         ),
         X,
         Y_REG,
-        "functools.partial",
+        "numpy.clip",
     ),
     "FunctionTransformer(inverse_func=user function)": (
         lambda: FunctionTransformer(np.log1p, inverse_func=_double, check_inverse=False),
@@ -868,15 +850,6 @@ REFUSED: dict[str, tuple[Callable[[], BaseEstimator], Any, Any, str]] = {
         X,
         Y_BIN,
         f"{__name__}._score",
-    ),
-    "SelectKBest(functools.partial of a trusted score function)": (
-        lambda: make_pipeline(
-            SelectKBest(functools.partial(mutual_info_classif, n_neighbors=2), k=2),
-            LogisticRegression(),
-        ),
-        X,
-        Y_BIN,
-        "functools.partial",
     ),
     "KNeighborsClassifier(metric=user function)": (
         lambda: KNeighborsClassifier(3, algorithm="brute", metric=_distance),
@@ -911,16 +884,19 @@ def _fitted_refused(name: str) -> tuple[BaseEstimator, str]:
     return estimator, named
 
 
-@pytest.mark.parametrize("name", sorted(NEEDS_PARTIAL))
-def test_native_categorical_histgradientboosting_is_refused_for_its_partial(
-    name: str, tmp_path: Path
-) -> None:
-    original, _ = _fit(name)
+def test_a_partial_is_trusted_only_for_what_it_wraps(tmp_path: Path) -> None:
+    """Native categorical HistGradientBoosting keeps ``partial(check_array)``: loaded, while the
+    same wrapper around anything else is refused by the name of what it wraps."""
+    original, data = _fit("HistGradientBoostingClassifier(native categorical, by name)")
     file = tmp_path / "model.skops"
     skops.io.dump(original, file)
-    refused = set(skops.io.get_untrusted_types(file=file)) - set(TRUSTED_TYPES)
-    assert refused == {"functools.partial", "sklearn.utils.validation.check_array"}
-    with pytest.raises(ModelLoadError, match=r"refused: functools\.partial, sklearn\.utils"):
+    assert {"functools.partial", "sklearn.utils.validation.check_array"} <= set(
+        skops.io.get_untrusted_types(file=file)
+    )  # the premise: what the allow-list has to cover for this model
+    _assert_same(load_skops(file).predict_proba(data), original.predict_proba(data))
+    wrapped = FunctionTransformer(functools.partial(os.system, "true"))
+    skops.io.dump(wrapped, file)
+    with pytest.raises(ModelLoadError, match=r"refused: posix\.system$"):
         load_skops(file)
 
 
@@ -952,6 +928,7 @@ TRUSTED_FUNCTIONS = {
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
     "scipy._lib.array_api_compat.numpy._aliases.asarray",  # what a BSpline converts input with
+    "sklearn.utils.validation.check_array",  # native categorical HGB: numeric pass
 }
 
 
@@ -959,9 +936,9 @@ def test_no_trusted_type_runs_code() -> None:
     """Names that would let a file call arbitrary code are never on the list."""
     assert len(set(TRUSTED_TYPES)) == len(TRUSTED_TYPES)  # no duplicates
     for name in TRUSTED_TYPES:
-        assert name.startswith(("sklearn.", "numpy.", "scipy.")), name
+        assert name.startswith(("sklearn.", "numpy.", "scipy.", "functools.")), name
         assert "FunctionTransformer" not in name
-        assert name not in {"numpy.ufunc", "functools.partial"}
+        assert name != "numpy.ufunc"
         module, _, attribute = name.rpartition(".")
         trusted = getattr(importlib.import_module(module), attribute)
         assert isinstance(trusted, type) or name in TRUSTED_FUNCTIONS, name

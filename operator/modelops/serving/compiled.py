@@ -41,6 +41,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.extmath import softmax
 
 from modelops.drift import Profile
+from modelops.frames import FedModel, Feed
 
 Array = np.ndarray
 Function = Callable[[Array], Array]
@@ -261,9 +262,10 @@ COMPILERS: dict[type, Callable[[Any], _Final]] = {
 # -- putting it together --------------------------------------------------------------------------
 
 
-def sklearn_predictor(estimator: Any) -> Predictor:
-    """The estimator's own ``predict``/``predict_proba``."""
-    own = _own_methods(estimator)
+def sklearn_predictor(estimator: Any, feed: Feed | None = None) -> Predictor:
+    """The estimator's own ``predict``/``predict_proba``, fed the matrix or, with ``feed``, the
+    DataFrame it was fitted on (see :mod:`modelops.frames`)."""
+    own = _own_methods(estimator if feed is None else FedModel(estimator, feed))
     return Predictor(own.predict, own.predict_proba, SKLEARN)
 
 
@@ -365,18 +367,25 @@ def probe_rows(profile: Profile, rows: int = 64, seed: int = 0) -> Array:
 
 
 def select_predictor(
-    estimator: Any, profile: Profile, *, numeric: bool, compile: bool = True
+    estimator: Any,
+    profile: Profile,
+    *,
+    numeric: bool,
+    compile: bool = True,
+    feed: Feed | None = None,
 ) -> tuple[Predictor, str]:
     """The predictor the server uses, and why: the compiled one when the model's inputs are
-    numeric, it compiles and :func:`verify` finds no difference; else scikit-learn's."""
-    fallback = sklearn_predictor(estimator)
+    numeric, it compiles and :func:`verify` finds no difference from scikit-learn's (fed as the
+    model was fitted: ``feed``); else scikit-learn's."""
+    fallback = sklearn_predictor(estimator, feed)
     if not compile:
         return fallback, "compiled predictor switched off"
     if not numeric:
         return fallback, "the model has categorical features"
     try:
         compiled = compile_predictor(estimator)
-        difference = verify(compiled, estimator, probe_rows(profile))
+        reference = estimator if feed is None else FedModel(estimator, feed)
+        difference = verify(compiled, reference, probe_rows(profile))
     except NotCompilable as exc:
         return fallback, str(exc)
     except Exception as exc:  # a model the restatement misjudged: stay correct

@@ -25,6 +25,7 @@ from modelops.artifacts import (
     ModelMetadata,
 )
 from modelops.drift import Profile, ProfileError
+from modelops.frames import FrameSchema
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: containers). Each one is a data holder of a scikit-learn estimator that skops does not trust
 #: by default; none of them runs code from its state. Fixed in code, never taken from a file.
 TRUSTED_TYPES: tuple[str, ...] = (
+    # functools.partial: skops lists the wrapped function and every bound argument as types of
+    # their own, so a partial passes only when what it would call is on this list too
+    "functools.partial",
     # numpy
     "numpy.dtype",  # dtype of object-typed category arrays (OneHotEncoder on string columns)
     # scipy: the per-feature splines of SplineTransformer
@@ -40,6 +44,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # losses of the generalised linear models (skops trusts the other sklearn._loss losses)
     "sklearn._loss.loss.HalfTweedieLoss",  # TweedieRegressor (log link): holds its power
     "sklearn._loss.loss.HalfTweedieLossIdentity",  # TweedieRegressor (identity link, power=0)
+    # HistGradientBoosting* with native categorical features: its fitted _preprocessor passes the
+    # numeric columns through FunctionTransformer(partial(check_array, ...)), input validation only
+    "sklearn.utils.validation.check_array",
     # trees
     "sklearn.tree._tree.Tree",  # decision trees, random forests, extra trees, gradient boosting
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # HistGradientBoosting*
@@ -223,6 +230,17 @@ def _check_consistent(
     unknown = set(metadata.categorical_features) - set(metadata.features)
     if unknown:
         raise ModelLoadError(f"{path}: categorical features {sorted(unknown)} are not features")
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and [str(n) for n in names] != list(metadata.features):
+        raise ModelLoadError(
+            f"{path}: the estimator was fitted on the columns {[str(n) for n in names]}, "
+            f"metadata.json lists the features {metadata.features}"
+        )
+    if metadata.feature_dtypes:
+        try:
+            FrameSchema.of(metadata.features, metadata.feature_dtypes)
+        except ValueError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
 
 
 def _first_error(exc: ValidationError) -> str:

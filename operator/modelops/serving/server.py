@@ -22,6 +22,7 @@ import grpc
 import uvicorn
 
 from modelops.artifacts import METADATA_FILE, MODEL_DIR_FILES, PROFILE_FILE, UNSAFE_MODEL_FILE
+from modelops.frames import feed_for
 from modelops.serving.app import ServingApp
 from modelops.serving.compiled import select_predictor
 from modelops.serving.dataplane import DataPlane
@@ -108,6 +109,7 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         loaded.profile,
         numeric=not loaded.metadata.categorical_features,
         compile=settings.compiled_predictor,
+        feed=feed_for(loaded.metadata.features, loaded.metadata.feature_dtypes),
     )
     logger.info(
         "Predicting with the %s predictor: %s", predictor.kind, reason, extra={"reason": reason}

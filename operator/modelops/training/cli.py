@@ -88,6 +88,36 @@ def register(subparsers: Any) -> None:
     )
     train.set_defaults(func=run_train)
 
+    package = subparsers.add_parser(
+        "package",
+        help="package your own fitted scikit-learn model and its reference data for serving",
+        description=(
+            "Write a model directory (model.skops, profile.json, metadata.json) from a fitted "
+            "scikit-learn estimator or pipeline saved with skops and the data it was fitted on. "
+            "Exit codes: 0 written, 2 bad input (one line on stderr says why)."
+        ),
+    )
+    package.add_argument(
+        "--model", required=True, type=Path, help="the fitted model, a .skops file"
+    )
+    package.add_argument(
+        "--reference-data", required=True, type=Path, help="CSV the model was fitted on"
+    )
+    package.add_argument("--target", required=True, help="the target column of the CSV files")
+    package.add_argument("--version", required=True, help="the model's version label")
+    package.add_argument(
+        "--output", required=True, help="the model directory to write (a path, file:// or pvc://)"
+    )
+    package.add_argument(
+        "--categorical",
+        help="comma-separated features to treat as categories (text columns always are)",
+    )
+    package.add_argument(
+        "--holdout-data", type=Path, help="CSV of rows held out from fitting, for metadata metrics"
+    )
+    package.add_argument("--name", help="what the model is called (recorded in metadata.json)")
+    package.set_defaults(func=run_package)
+
     example = subparsers.add_parser(
         "example",
         help="write a demo model or demo data from scikit-learn's bundled datasets",
@@ -173,6 +203,57 @@ def run_train(args: argparse.Namespace) -> int:
     if code != EXIT_OK:
         print(f"modelops train: error: {result.message}", file=sys.stderr)
     return code
+
+
+def run_package(args: argparse.Namespace) -> int:
+    """``modelops package``: a user's fitted model and reference data into a model directory."""
+    from modelops.serving.loader import ModelLoadError, load_skops
+    from modelops.training.data import sha256_file
+    from modelops.training.errors import InvalidInputError, TrainingError
+    from modelops.training.package import package, read_csv
+
+    _configure_logging()
+    try:
+        if not args.model.is_file():
+            raise InvalidInputError(f"the model file {args.model} does not exist")
+        try:
+            model = load_skops(args.model)
+        except ModelLoadError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        reference = read_csv(args.reference_data, "reference data")
+        if args.target not in reference.columns:
+            raise InvalidInputError(
+                f"the reference data has no target column {args.target!r} "
+                f"(columns: {[str(c) for c in reference.columns][:20]})"
+            )
+        holdout = None
+        if args.holdout_data is not None:
+            rows = read_csv(args.holdout_data, "holdout data")
+            if args.target not in rows.columns:
+                raise InvalidInputError(f"the holdout data has no target column {args.target!r}")
+            holdout = (rows.drop(columns=[args.target]), rows[args.target])
+        categorical = [n.strip() for n in (args.categorical or "").split(",") if n.strip()]
+        metadata = package(
+            model,
+            reference.drop(columns=[args.target]),
+            reference[args.target],
+            version=args.version,
+            output=args.output,
+            categorical=categorical,
+            holdout=holdout,
+            name=args.name,
+            target=args.target,
+            data_uri=args.reference_data.absolute().as_uri(),
+            data_sha256=sha256_file(args.reference_data),
+        )
+    except TrainingError as exc:
+        print(f"modelops package: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"modelops package: error: {exc}", file=sys.stderr)
+        return 2
+    print(metadata.model_dump_json())
+    return 0
 
 
 def run_example_model(args: argparse.Namespace) -> int:

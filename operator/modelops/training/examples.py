@@ -23,7 +23,13 @@ from modelops.training.errors import InvalidInputError
 from modelops.training.estimators import DEFAULT_RECIPE, get_recipe
 from modelops.training.evaluate import DEFAULT_TEST_SIZE, Labels
 from modelops.training.publish import TrainingRecord, existing_record, publish, validate_version
-from modelops.training.trainer import Dataset, candidate_writer, fit_candidate, run_identity
+from modelops.training.trainer import (
+    Dataset,
+    candidate_writer,
+    fit_candidate,
+    recipe_blueprint,
+    run_identity,
+)
 
 #: Bundled dataset name -> (scikit-learn loader, task).
 DATASETS: Mapping[str, tuple[str, Task]] = {
@@ -86,7 +92,10 @@ def example_model(
     bundled = load_bundled(name)
     recipe = get_recipe(estimator or DEFAULT_RECIPE[bundled.task], bundled.task)
     features = list(bundled.features)
-    identity = run_identity(bundled.sha256, recipe, {}, seed, test_size, features, TARGET)
+    blueprint = recipe_blueprint(recipe, {}, seed, features, ())
+    identity = run_identity(
+        bundled.sha256, recipe.name, {}, seed, test_size, features, TARGET, task=recipe.task
+    )
     identity = hashlib.sha256(f"{identity}:{version}".encode()).hexdigest()
     output = output.absolute()
     uri = output.as_uri()
@@ -96,7 +105,7 @@ def example_model(
             bundled.features, TARGET, bundled.task, bundled.x, bundled.y, bundled.sha256
         )
         candidate = fit_candidate(
-            dataset, recipe, {}, version=version, seed=seed, test_size=test_size
+            dataset, blueprint, version=version, seed=seed, test_size=test_size
         )
         record = TrainingRecord(identity, candidate.metadata.metrics, {})
         stored = publish(output.parent, output.name, record, candidate_writer(candidate))

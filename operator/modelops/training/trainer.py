@@ -32,6 +32,7 @@ from modelops.artifacts import (
     Task,
     TrainingResult,
 )
+from modelops.frames import FedModel, feed_for
 from modelops.storage import StorageError, fetch_dir, fetch_file, join_uri, local_path, parse_uri
 from modelops.training import data as csvdata
 from modelops.training.errors import (
@@ -40,7 +41,14 @@ from modelops.training.errors import (
     InvalidInputError,
     QualityGateError,
 )
-from modelops.training.estimators import Params, Recipe, build, get_recipe, recipe_params
+from modelops.training.estimators import (
+    SEED_PARAMS,
+    Params,
+    Recipe,
+    build,
+    get_recipe,
+    recipe_params,
+)
 from modelops.training.evaluate import DEFAULT_TEST_SIZE, Labels, score, split_holdout
 from modelops.training.publish import (
     TrainingRecord,
@@ -108,18 +116,26 @@ def train(config: TrainConfig) -> TrainingResult:
         data_sha256 = csvdata.sha256_file(data_path)
         champion = load_champion(config.base_model_uri, Path(workdir))
         meta = champion.metadata
-        recipe = get_recipe(config.estimator or meta.estimator, meta.task)
-        params: Params = dict(meta.params) if recipe.name == meta.estimator else {}
-        build(recipe, params, config.seed)  # validates the parameters before any data is read
+        if config.estimator is None:
+            blueprint = clone_blueprint(champion, config.seed)
+        else:
+            blueprint = recipe_blueprint(
+                get_recipe(config.estimator, meta.task),
+                dict(meta.params) if config.estimator == meta.estimator else {},
+                config.seed,
+                meta.features,
+                meta.categorical_features,
+            )
         identity = run_identity(
             data_sha256,
-            recipe,
-            params,
+            blueprint.name,
+            blueprint.identity,
             config.seed,
             config.test_size,
             meta.features,
             meta.target,
             meta.categorical_features,
+            task=meta.task,
         )
         stored = existing_record(root, version, identity)
         if stored is not None:
@@ -140,12 +156,11 @@ def train(config: TrainConfig) -> TrainingResult:
         )
     candidate = fit_candidate(
         dataset,
-        recipe,
-        params,
+        blueprint,
         version=version,
         seed=config.seed,
         test_size=config.test_size,
-        champion=champion.estimator,
+        champion=FedModel(champion.estimator, feed_for(meta.features, meta.feature_dtypes)),
     )
     record = TrainingRecord(
         identity, candidate.metadata.metrics, candidate.baseline, candidate.baseline_error
@@ -153,6 +168,84 @@ def train(config: TrainConfig) -> TrainingResult:
     written = publish(root, version, record, candidate_writer(candidate))
     log.info("Published %s to %s", version, uri)
     return _result(version, uri, written)
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """What a run fits: a fresh unfitted estimator, and how ``metadata.json`` names it."""
+
+    name: str
+    """``metadata.json``'s ``estimator``."""
+    params: Params
+    """``metadata.json``'s ``params``."""
+    make: Callable[[], Any]
+    """A new unfitted estimator, seeded."""
+    identity: Mapping[str, object]
+    """Everything about the estimator that decides the fitted model (for :func:`run_identity`)."""
+    feature_dtypes: Mapping[str, str] = field(default_factory=dict)
+    """Fitted on a DataFrame of these dtypes (see :mod:`modelops.frames`); empty: the matrix."""
+
+
+def clone_blueprint(champion: LoadedModel, seed: int) -> Blueprint:
+    """The champion's own structure, refitted: ``sklearn.base.clone`` (same steps, same
+    hyperparameters), every ``random_state`` set to ``seed``. A packaged pipeline of any shape
+    retrains this way, fed what the champion was fed (a DataFrame, or the matrix)."""
+    from sklearn.base import clone
+
+    meta = champion.metadata
+
+    def make() -> Any:
+        estimator = clone(champion.estimator)
+        seeds = {k: seed for k in estimator.get_params(deep=True) if k.endswith("random_state")}
+        if seeds:
+            estimator.set_params(**seeds)
+        return estimator
+
+    return Blueprint(
+        name=meta.estimator,
+        params=dict(meta.params),
+        make=make,
+        identity={"clone": describe(make())},
+        feature_dtypes=dict(meta.feature_dtypes),
+    )
+
+
+def recipe_blueprint(
+    recipe: Recipe,
+    params: Mapping[str, object],
+    seed: int,
+    features: Sequence[str],
+    categorical: Sequence[str],
+) -> Blueprint:
+    """An allow-listed recipe (``--estimator``), fitted on the feature matrix."""
+    positions = [list(features).index(name) for name in categorical]
+
+    def make() -> Any:
+        return build(recipe, params, seed, n_features=len(features), categorical=positions)
+
+    return Blueprint(
+        name=recipe.name,
+        params=recipe_params(recipe, make()),  # validates the parameters before data is read
+        make=make,
+        identity={k: v for k, v in sorted(params.items()) if k not in SEED_PARAMS},
+    )
+
+
+def describe(estimator: Any) -> object:
+    """A JSON-able description of an unfitted estimator's structure and hyperparameters."""
+    if hasattr(estimator, "get_params") and not isinstance(estimator, type):
+        params = estimator.get_params(deep=False)
+        return {
+            "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "params": {k: describe(v) for k, v in sorted(params.items())},
+        }
+    if isinstance(estimator, list | tuple):
+        return [describe(item) for item in estimator]
+    if isinstance(estimator, dict):
+        return {str(k): describe(v) for k, v in sorted(estimator.items(), key=lambda i: str(i[0]))}
+    if isinstance(estimator, bool | int | float | str) or estimator is None:
+        return estimator
+    return repr(estimator)
 
 
 def load_champion(uri: str, workdir: Path) -> LoadedModel:
@@ -220,34 +313,32 @@ def load_dataset(
 
 def fit_candidate(
     dataset: Dataset,
-    recipe: Recipe,
-    params: Mapping[str, object],
+    blueprint: Blueprint,
     *,
     version: str,
     seed: int,
     test_size: float = DEFAULT_TEST_SIZE,
     champion: Any = None,
 ) -> Candidate:
-    """Split, fit the recipe, score it (and the champion) on the holdout, profile the data."""
+    """Split, fit the blueprint, score it (and the champion, called with the feature matrix) on
+    the holdout, profile the data."""
     from modelops.drift import build_profile
 
     holdout = split_holdout(dataset.x, dataset.y, dataset.task, test_size=test_size, seed=seed)
-    pipeline = build(
-        recipe,
-        params,
-        seed,
-        n_features=len(dataset.features),
-        categorical=[dataset.features.index(name) for name in dataset.categorical],
-    )
+    feed = feed_for(dataset.features, blueprint.feature_dtypes)
+    model = blueprint.make()
     started = time.perf_counter()
-    pipeline.fit(holdout.x_train, holdout.y_train)
+    try:
+        model.fit(holdout.x_train if feed is None else feed(holdout.x_train), holdout.y_train)
+    except ValueError as exc:  # e.g. a ColumnTransformer's column gone: the data's fault
+        raise DataError(f"{blueprint.name} cannot be fitted on the data: {exc}") from exc
     log.info(
         "Trained %s on %d rows in %.2fs",
-        recipe.name,
+        blueprint.name,
         len(holdout.y_train),
         time.perf_counter() - started,
     )
-    metrics = score(pipeline, holdout.x_test, holdout.y_test, dataset.task)
+    metrics = score(FedModel(model, feed), holdout.x_test, holdout.y_test, dataset.task)
     baseline: dict[str, float] = {}
     baseline_error = ""
     if champion is not None:
@@ -263,14 +354,15 @@ def fit_candidate(
         len(holdout.y_test),
     )
     profile = build_profile(holdout.x_train, dataset.features, categorical=dataset.categorical)
-    classes = getattr(pipeline, "classes_", None)
+    classes = getattr(model, "classes_", None)
     metadata = ModelMetadata(
         version=version,
         created=datetime.now(UTC),
-        estimator=recipe.name,
-        params=recipe_params(recipe, pipeline),
+        estimator=blueprint.name,
+        params=blueprint.params,
         features=list(dataset.features),
         categorical_features=list(dataset.categorical),
+        feature_dtypes=dict(blueprint.feature_dtypes),
         target=dataset.target,
         task=dataset.task,
         classes=None if classes is None else np.asarray(classes).tolist(),
@@ -279,7 +371,7 @@ def fit_candidate(
         metrics=metrics,
         library_versions=library_versions(),
     )
-    return Candidate(pipeline, profile.to_json(), metadata, baseline, baseline_error)
+    return Candidate(model, profile.to_json(), metadata, baseline, baseline_error)
 
 
 def candidate_writer(candidate: Candidate) -> Callable[[Path], None]:
@@ -299,25 +391,27 @@ def candidate_writer(candidate: Candidate) -> Callable[[Path], None]:
 
 def run_identity(
     data_sha256: str,
-    recipe: Recipe,
+    estimator: str,
     params: Mapping[str, object],
     seed: int,
     test_size: float,
     features: list[str],
     target: str,
     categorical: Sequence[str] = (),
+    *,
+    task: Task,
 ) -> str:
     """SHA-256 of every input that decides the model, so a re-run can be told from a clash."""
     document = {
         "data_sha256": data_sha256,
-        "estimator": recipe.name,
-        "params": {k: v for k, v in sorted(params.items()) if k != "random_state"},
+        "estimator": estimator,
+        "params": dict(params),
         "seed": seed,
         "test_size": test_size,
         "features": features,
         "categorical": list(categorical),
         "target": target,
-        "task": recipe.task,
+        "task": task,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
