@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
@@ -25,7 +26,9 @@ PLANS = ["basic", "plus", "pro"]
 
 
 def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """Customers with a churn label and a monthly bill; ``shift`` moves income and the city mix."""
+    """Customers with a churn label and a monthly bill. ``shift`` (0 to 1) moves income and the
+    city mix, and turns the effect of income on churn around: a model fitted before the shift is
+    wrong after it, a retrained one is right again."""
     rng = np.random.default_rng(seed)
     city_p = np.array([0.4, 0.3, 0.2, 0.1]) + shift * np.array([-0.2, 0.0, 0.1, 0.1])
     frame = pd.DataFrame(
@@ -39,7 +42,7 @@ def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     )
     signal = (
         0.05 * (frame["age"] - 45)
-        + 0.08 * (frame["income"] - 50)
+        + 0.08 * (1.0 - 2.0 * shift) * (frame["income"] - 50)
         + 1.2 * (frame["city"] == "porto")
         - 0.9 * (frame["plan"] == "basic")
         - 0.2 * frame["tenure"]
@@ -119,7 +122,8 @@ PIPELINES = [
         "svc-probability",
         "churn",
         NUMERIC + TEXT,
-        lambda: _mixed(SVC(probability=True, random_state=0)),
+        # scikit-learn 1.9 deprecates SVC(probability=True) for this
+        lambda: _mixed(CalibratedClassifierCV(SVC(random_state=0), ensemble=False)),
     ),
     UserPipeline(
         "matrix-without-names",
@@ -134,6 +138,9 @@ PIPELINES = [
         on_matrix=True,
     ),
 ]
+
+
+BY_NAME = {p.name: p for p in PIPELINES}
 
 
 def v2_request(frame: pd.DataFrame, features: list[str], dtypes: dict[str, str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import pytest
 import scipy.sparse
 import skops.io
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.ensemble import (
@@ -657,6 +658,16 @@ CASES: dict[str, Callable[[], Case]] = {
         Y_BIN,
     ),
     "SVC(poly, ovr)": lambda: (SVC(kernel="poly", degree=2, decision_function_shape="ovr"), X, Y_3),
+    "CalibratedClassifierCV(SVC, sigmoid, ensemble=False)": lambda: (
+        CalibratedClassifierCV(SVC(random_state=0), ensemble=False),
+        X,
+        Y_3,
+    ),
+    "CalibratedClassifierCV(LinearSVC, isotonic)": lambda: (
+        CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=3),
+        X,
+        Y_BIN,
+    ),
     "NuSVC": lambda: (NuSVC(nu=0.3), X, Y_BIN),
     "LinearSVC": lambda: (LinearSVC(), X, Y_3),
     "SVR": lambda: (SVR(), X, Y_REG),

@@ -36,6 +36,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # functools.partial: skops lists the wrapped function and every bound argument as types of
     # their own, so a partial passes only when what it would call is on this list too
     "functools.partial",
+    # CalibratedClassifierCV (scikit-learn's replacement for SVC(probability=True)): the fitted
+    # (estimator, calibrators) pairs and the sigmoid calibrator's two parameters
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     # numpy
     "numpy.dtype",  # dtype of object-typed category arrays (OneHotEncoder on string columns)
     # scipy: the per-feature splines of SplineTransformer
