@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 from sklearn.svm import SVC
 
-NUMERIC = ["age", "income", "tenure"]
+NUMERIC = ["age", "income", "tenure", "promo"]
 TEXT = ["city", "plan"]
 CITIES = ["lisbon", "porto", "faro", "braga"]
 PLANS = ["basic", "plus", "pro"]
@@ -38,6 +38,7 @@ def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
             "tenure": rng.exponential(3.0, rows).round(2),
             "city": rng.choice(CITIES, rows, p=city_p / city_p.sum()),
             "plan": rng.choice(PLANS, rows),
+            "promo": rng.random(rows) < 0.3,
         }
     )
     signal = (
@@ -46,6 +47,7 @@ def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
         + 1.2 * (frame["city"] == "porto")
         - 0.9 * (frame["plan"] == "basic")
         - 0.2 * frame["tenure"]
+        - 0.5 * frame["promo"]
         + rng.normal(0.0, 0.6, rows)
     )
     frame["churn"] = (signal > 0).astype(np.int64)
@@ -151,6 +153,8 @@ def v2_request(frame: pd.DataFrame, features: list[str], dtypes: dict[str, str])
         dtype = dtypes.get(name) or str(column.dtype)
         if dtype in ("object", "category", "str") or not pd.api.types.is_numeric_dtype(column):
             datatype, data = "BYTES", [str(v) for v in column]
+        elif dtype == "bool":
+            datatype, data = "BOOL", [bool(v) for v in column]
         elif dtype.startswith(("int", "uint")):
             datatype, data = "INT64", [int(v) for v in column]
         else:

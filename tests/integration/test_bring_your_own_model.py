@@ -34,9 +34,10 @@ from serving_support import ServerProcess, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 http = pytest.importorskip("tritonclient.http")
+InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException
 
 ROWS = 40
-TRITON_DATATYPES = {"INT64": np.int64, "FP64": np.float64, "BYTES": object}
+TRITON_DATATYPES = {"INT64": np.int64, "FP64": np.float64, "BOOL": np.bool_, "BYTES": object}
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def test_metadata_describes_the_users_model(packaged: dict[str, Packaged]) -> No
         else:
             assert meta.feature_dtypes["age"] == "int64"
             assert meta.feature_dtypes["income"] == "float64"
+            assert meta.feature_dtypes["promo"] == "bool"
             if "city" in meta.features:
                 text = "category" if pipeline.categories_as_dtype else "object"
                 assert meta.feature_dtypes["city"] == text
@@ -141,14 +143,44 @@ def test_served_predictions_equal_the_pipelines_own(
         triton_inputs(rows, case.metadata),
         outputs=[http.InferRequestedOutput(o) for o in outputs],
     )
-    want = case.model.predict(x)
+    assert_same(result, case.model, x, outputs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_missing_values_are_the_pipelines_to_handle(
+    name: str, packaged: dict[str, Packaged], servers: dict[str, ServerProcess]
+) -> None:
+    """NaN (over binary FP64) reaches the pipeline: imputed or handled natively where the
+    pipeline does, refused with scikit-learn's own reason (400) where it does not."""
+    case = packaged[name]
+    rows = customers(ROWS, seed=12)
+    rows.loc[::5, "income"] = np.nan
+    x = case.pipeline.features(rows)
+    client = http.InferenceServerClient(f"127.0.0.1:{servers[name].port}")
+    try:
+        case.model.predict(x)
+    except ValueError:
+        with pytest.raises(InferenceServerException, match=r"\[400\].*Input X contains NaN"):
+            client.infer(name, triton_inputs(rows, case.metadata))
+        return
+    outputs = ["predict", *(["predict_proba"] if hasattr(case.model, "predict_proba") else [])]
+    result = client.infer(
+        name,
+        triton_inputs(rows, case.metadata),
+        outputs=[http.InferRequestedOutput(o) for o in outputs],
+    )
+    assert_same(result, case.model, x, outputs)
+
+
+def assert_same(result: Any, model: Any, x: Any, outputs: list[str]) -> None:
+    want = model.predict(x)
     if want.dtype.kind == "f":
         np.testing.assert_allclose(result.as_numpy("predict"), want, rtol=1e-9)
     else:
         np.testing.assert_array_equal(result.as_numpy("predict"), want)
     if "predict_proba" in outputs:
         np.testing.assert_allclose(
-            result.as_numpy("predict_proba"), case.model.predict_proba(x), rtol=1e-9
+            result.as_numpy("predict_proba"), model.predict_proba(x), rtol=1e-9
         )
 
 

@@ -196,12 +196,12 @@ DECODE_ERRORS = [
     (
         NUMERIC,
         [tensor(data=[1.0, float("nan")])],
-        "feature 'b' has a non-finite value (NaN or infinity)",
+        None,  # accepted: a missing value, for the model to impute or refuse
     ),
     (
         NUMERIC,
         [tensor(datatype="FP32", data=[1e39, 1.0])],
-        "feature 'a' has a non-finite value (NaN or infinity)",
+        "feature 'a' has an infinite value (send NaN for a missing one)",
     ),
     (
         MIXED,
@@ -266,7 +266,7 @@ DECODE_ERRORS = [
     (
         NUMERIC,
         [tensor(name="a", shape=[1], data=[1.0]), tensor(name="b", shape=[1], data=[float("inf")])],
-        "feature 'b' has a non-finite value (NaN or infinity)",
+        "feature 'b' has an infinite value (send NaN for a missing one)",
     ),
     (
         MIXED,
@@ -284,10 +284,10 @@ DECODE_ERRORS = [
     (
         MIXED,
         [
-            tensor(name="a", shape=[1], datatype="BYTES", data=["nan"]),
+            tensor(name="a", shape=[1], datatype="BYTES", data=["-inf"]),
             tensor(name="c", shape=[1], datatype="BYTES", data=["red"]),
         ],
-        "feature 'a' has a non-finite value (NaN or infinity)",
+        "feature 'a' has an infinite value (send NaN for a missing one)",
     ),
     (
         MIXED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -204,7 +205,7 @@ def test_malformed_requests_raise_invalid_input(case: str, doc: Any) -> None:
         },
         {
             "inputs": [
-                {"name": "size", "shape": [1], "datatype": "BYTES", "data": ["nan"]},
+                {"name": "size", "shape": [1], "datatype": "BYTES", "data": ["inf"]},
                 {"name": "colour", "shape": [1], "datatype": "BYTES", "data": ["red"]},
             ]
         },
@@ -215,11 +216,24 @@ def test_malformed_requests_raise_invalid_input(case: str, doc: Any) -> None:
             ]
         },
     ],
-    ids=["float-category", "text-number", "nan-text", "number-in-bytes"],
+    ids=["float-category", "text-number", "inf-text", "number-in-bytes"],
 )
 def test_mixed_model_refuses_wrong_kinds(doc: Any) -> None:
     with pytest.raises(InvalidInputError):
         decode(doc, MIXED)
+
+
+def test_missing_numbers_reach_the_model_as_nan() -> None:
+    """NaN is a missing value (binary FP64, "nan" as text): the model imputes or refuses it."""
+    doc = {
+        "inputs": [
+            {"name": "size", "shape": [2], "datatype": "BYTES", "data": ["nan", "2.5"]},
+            {"name": "colour", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+        ]
+    }
+    matrix = decode(doc, MIXED)
+    assert math.isnan(matrix[0, 0])
+    assert matrix[1].tolist() == [2.5, "blue"]
 
 
 def test_output_tensors_keep_datatype_and_shape() -> None:

@@ -43,6 +43,14 @@ def test_missing_tokens_and_non_finite_numbers_become_nan(tmp_path: Path) -> Non
     assert np.isnan(values[1:6]).all()
 
 
+def test_booleans_as_pandas_writes_them_are_one_and_zero(tmp_path: Path) -> None:
+    path = write(tmp_path, "flag,y\nTrue,0\nFalse,1\n true ,0\nFALSE,1\n,0\n1,1\n")
+    values = feature_matrix(read_csv(path, numeric=["flag"]), ["flag"])[:, 0]
+    np.testing.assert_array_equal(values, [1.0, 0.0, 1.0, 0.0, np.nan, 1.0])
+    with pytest.raises(DataError, match=r"column 'flag', line 2: 'yes' is not a number"):
+        feature_matrix(read_csv(write(tmp_path, "flag\nyes\n"), numeric=["flag"]), ["flag"])
+
+
 def test_header_names_are_stripped_and_a_bom_is_ignored(tmp_path: Path) -> None:
     path = write(tmp_path, "\ufeff a , y \n1,0\n")
     assert read_csv(path).columns == ("a", "y")

@@ -57,6 +57,7 @@ def test_package_writes_a_directory_the_server_loads(fitted: Any, tmp_path: Path
         "age": "numeric",
         "income": "numeric",
         "tenure": "numeric",
+        "promo": "numeric",  # a boolean: 0 or 1
         "city": "categorical",
         "plan": "categorical",
     }

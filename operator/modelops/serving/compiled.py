@@ -3,7 +3,8 @@
 Why: with scikit-learn 1.9, ``Pipeline(SimpleImputer, StandardScaler, LogisticRegression)``
 takes ~770 µs to ``predict`` one row and a 50-tree random forest ~2.4 ms (joblib), nearly all
 of it input validation and dispatch repeated in every step; the arithmetic is a few µs. The
-server has already checked every request (shape, datatype, finite values) before it predicts.
+server has already checked every request (shape, datatype, no infinity) before it predicts, and
+a matrix with a missing value (NaN) goes to scikit-learn (:mod:`modelops.serving.dataplane`).
 
 So at load time, :func:`compile_predictor` restates the prediction of a few estimator types
 (:data:`COMPILERS`, matched by exact type) from their fitted arrays, with the same numpy

@@ -4,7 +4,9 @@ Transport-free: the ASGI app hands it request bodies and path parts and sends ba
 returns. Small batches are predicted right here (in the event-loop thread: a thread hop would cost
 more than a 1-row prediction); the app moves large batches to a worker thread with
 :meth:`DataPlane.predict_in_thread`. Predictions go through the compiled predictor when the model
-has one (``compiled``), else through scikit-learn.
+has one (``compiled``), else through scikit-learn. A request with a missing value (NaN) always
+goes to scikit-learn with its input checks on: the compiled predictor was verified on complete
+rows only, and only the model itself knows whether it imputes a missing value or refuses it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import orjson
 import sklearn
 
 from modelops import __version__
-from modelops.serving.compiled import Function, Predictor
+from modelops.frames import feed_for
+from modelops.serving.compiled import Function, Predictor, sklearn_predictor
 from modelops.serving.errors import (
     EndpointNotFoundError,
     InvalidInputError,
@@ -107,6 +110,10 @@ class DataPlane:
         if self.predictor.predict_proba is not None:
             self.methods[PREDICT_PROBA] = self.predictor.predict_proba
         self.has_proba = PREDICT_PROBA in self.methods
+        own = sklearn_predictor(self.estimator, feed_for(meta.features, meta.feature_dtypes))
+        self.checked_methods: dict[str, Function] = {PREDICT: own.predict}
+        if own.predict_proba is not None:
+            self.checked_methods[PREDICT_PROBA] = own.predict_proba
         self.server_metadata = orjson.dumps(
             {"name": "modelops", "version": __version__, "extensions": list(EXTENSIONS)}
         )
@@ -189,8 +196,12 @@ class DataPlane:
     def predict_arrays(self, features: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """Run the predictor for each output; a ``ValueError`` from it means the input did not
         suit the model (e.g. a category the encoder refuses), so it becomes a 400."""
-        methods = self.methods
         try:
+            if has_missing(features):
+                methods = self.checked_methods
+                with sklearn.config_context(assume_finite=False):
+                    return [np.asarray(methods[name](features)) for name in outputs]
+            methods = self.methods
             return [np.asarray(methods[name](features)) for name in outputs]
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(f"the model refused the input: {exc}") from exc
@@ -245,3 +256,10 @@ def log_server_error(exc: BaseException, path: str) -> None:
     if isinstance(exc, ServingError):
         return
     logger.error("Request failed", exc_info=exc, extra={"path": path})
+
+
+def has_missing(features: np.ndarray) -> bool:
+    """Whether a decoded matrix holds a missing number (NaN; the protocol refused infinity)."""
+    if features.dtype.kind == "f":
+        return bool(np.isnan(features.sum()))
+    return any(type(v) is float and v != v for v in features.ravel().tolist())

@@ -315,7 +315,9 @@ def decode_features(request: InferRequest, layout: FeatureLayout, max_rows: int)
     """The ``[rows, features]`` matrix for the estimator, from either accepted input form.
 
     Numeric-only models get float64; models with categorical features get an object matrix with
-    floats in numeric columns and strings in categorical ones. Values must be finite.
+    floats in numeric columns and strings in categorical ones. NaN is a missing value, given to
+    the model as in fit (an imputer, or a model that takes missing values, handles it; any other
+    model refuses it); infinity is refused here.
     """
     n_features = len(layout.names)
     inputs = request.inputs
@@ -357,7 +359,7 @@ def _matrix_from_tensor(tensor: InputTensor, layout: FeatureLayout) -> np.ndarra
             or type(tensor.data) is not list
             or not _finite_sum(tensor.data)
         ):
-            _check_finite(matrix, layout)
+            _check_not_infinite(matrix, layout)
         return matrix
     if tensor.datatype != "BYTES":
         # Numbers for every column: fine when each categorical column holds integer codes.
@@ -409,7 +411,7 @@ def _matrix_from_columns(
             if tensor.datatype == "BYTES":
                 raise InvalidInputError(f"input {tensor.name!r} is a numeric feature, not BYTES")
         matrix = np.column_stack(columns).astype(np.float64, copy=False)
-        _check_finite(matrix, layout)
+        _check_not_infinite(matrix, layout)
         return matrix
     return _assemble(columns, layout, [t.datatype for t in ordered])
 
@@ -442,13 +444,14 @@ def _numeric_column(name: str, column: np.ndarray, datatype: str) -> list[float]
             ) from None
     else:
         values = column.astype(np.float64).tolist()
-    if not all(math.isfinite(v) for v in values):
-        raise InvalidInputError(f"feature {name!r} has a non-finite value (NaN or infinity)")
+    if any(math.isinf(v) for v in values):
+        raise InvalidInputError(_INFINITE.format(name=name))
     return values
 
 
 def _finite_sum(data: list[Any]) -> bool:
-    """True when a flat list of numbers sums to a finite value, so none is NaN or infinite.
+    """True when a flat list of numbers sums to a finite value, so none is NaN or infinite
+    (and the matrix needs no check for infinity).
 
     ~0.1 µs for a 1-row request against ~1 µs for ``np.isfinite(...).all()``; ``False`` (an
     overflowing sum, nested lists) only means: check value by value.
@@ -459,12 +462,14 @@ def _finite_sum(data: list[Any]) -> bool:
         return False
 
 
-def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
-    if not np.isfinite(matrix).all():
-        column = int(np.flatnonzero(~np.isfinite(matrix).all(axis=0))[0])
-        raise InvalidInputError(
-            f"feature {layout.names[column]!r} has a non-finite value (NaN or infinity)"
-        )
+_INFINITE = "feature {name!r} has an infinite value (send NaN for a missing one)"
+
+
+def _check_not_infinite(matrix: np.ndarray, layout: FeatureLayout) -> None:
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        column = int(np.flatnonzero(infinite.any(axis=0))[0])
+        raise InvalidInputError(_INFINITE.format(name=layout.names[column]))
 
 
 def tensor_array(tensor: InputTensor) -> np.ndarray:

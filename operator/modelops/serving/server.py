@@ -179,9 +179,10 @@ def serve(settings: ServeSettings) -> int:
                 "format": loaded.model_file.name,
             },
         )
-        # Inputs are checked for finiteness by the protocol layer; spare scikit-learn the check.
-        # The config is per thread: this covers the event-loop thread (worker threads use
-        # DataPlane.predict_in_thread).
+        # The protocol layer refuses infinity, and a matrix with a missing value (NaN) is
+        # predicted with the checks on (DataPlane.predict_arrays): spare scikit-learn the check
+        # on the rest. The config is per thread: this covers the event-loop thread (worker
+        # threads use DataPlane.predict_in_thread).
         sklearn.set_config(assume_finite=True)
         config = uvicorn_config(app, settings.host, settings.port, access_log=settings.access_log)
         start_grpc = None

@@ -3,7 +3,8 @@
 A data file is UTF-8 CSV with one header row; columns are found by name, so their order and
 any extra columns do not matter. Missing values are empty cells or one of
 :data:`MISSING_TOKENS` (any case); non-finite numbers count as missing too, because no estimator
-can learn from them. Text in a numeric column is an error, never silently dropped.
+can learn from them. Booleans (``True``/``False`` as pandas writes them, any case) are 1 and 0.
+Text in a numeric column is an error, never silently dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from modelops.training.errors import DataError, QualityGateError
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 """Cell values (after stripping, case-insensitive) that mean "no value"."""
+BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0}
+"""Cell values (after stripping, case-insensitive) of a boolean column, as numbers."""
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -221,6 +224,9 @@ def _parse_number(cell: str, name: str, path: Path, ordinal: int) -> float:
     try:
         return float(cell)
     except ValueError:
+        boolean = BOOLEAN_TOKENS.get(cell.strip().lower())
+        if boolean is not None:
+            return boolean
         raise DataError(
             f"column {name!r}, line {line_of_row(path, ordinal)}: {cell.strip()[:40]!r} is not "
             "a number"
