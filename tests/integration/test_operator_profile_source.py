@@ -119,7 +119,8 @@ async def test_a_policy_on_a_pvc_model_reads_the_profile_from_the_serving_pod(
         await send_rows(url, "iris", rows)
         judged = await wait_evaluated(kube, "iris-drift", None)
         source = condition(judged, "SourceReady")
-        assert (source["status"], source["message"]) == ("True", "Read 1 serving pod(s)."), source
+        message = "Read 1 serving pod(s) through the counts endpoint."
+        assert (source["status"], source["message"]) == ("True", message), source
         assert status_of(judged)["samples"] == len(rows)
         assert [f["name"] for f in status_of(judged)["features"]] == [
             f.name for f in stored.features

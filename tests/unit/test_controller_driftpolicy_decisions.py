@@ -102,6 +102,10 @@ class Pod:
     address: str
     version: str = "v1"
     counters: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    start: str = "start-1"
+    """The server process's identity in its counts document."""
+    counts_endpoint: bool = True
+    """False: an older server, read through /metrics text."""
 
 
 class ServingPods:
@@ -137,7 +141,9 @@ class ServingPods:
 
     def restart(self, name: str) -> None:
         """The server process restarted: its counters begin again at zero (same pod)."""
-        self.pods[name].counters = [0.0, 0.0, 0.0]
+        pod = self.pods[name]
+        pod.counters = [0.0, 0.0, 0.0]
+        pod.start = f"start-{int(pod.start.rsplit('-', 1)[1]) + 1}"
 
     def _publish(self) -> None:
         """The EndpointSlice the EndpointSlice controller would write for the Service."""
@@ -170,6 +176,8 @@ class ServingPods:
             raise SourceError(f"GET http://{address}:8080{path} failed: connection refused")
         if path == f"/v2/models/{MODEL}/profile":
             return PROFILE.to_json().encode()
+        if path == f"/v2/models/{MODEL}/counts" and pod.counts_endpoint:
+            return counts_document(pod)
         if path == "/metrics":
             lines = [
                 "# HELP modelops_feature_bin_total Served feature values by profile bin.",
@@ -181,7 +189,22 @@ class ServingPods:
                 for index, value in enumerate(pod.counters)
             ]
             return ("\n".join(lines) + "\n").encode()
-        raise SourceError(f"GET http://{address}:8080{path} answered HTTP 404")
+        raise SourceError(f"GET http://{address}:8080{path} answered HTTP 404", status=404)
+
+
+def counts_document(pod: Pod) -> bytes:
+    """The pod's counts document, as the server writes it (whole counts: rows are split evenly)."""
+    counts = [int(value) for value in pod.counters]
+    assert counts == pod.counters, "a counts document holds whole rows"
+    return json.dumps(
+        {
+            "model": MODEL,
+            "version": pod.version,
+            "start": pod.start,
+            "rows": sum(counts),
+            "features": [{"name": "x", "counts": counts}],
+        }
+    ).encode()
 
 
 class FakePrometheus:

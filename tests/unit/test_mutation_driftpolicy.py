@@ -126,13 +126,16 @@ def test_the_source_messages_count_pods_and_unreachable_ones(world: World) -> No
     world.pods.pods.pop(lost.name)  # still an endpoint, but it does not answer
     world.policy(trigger={"consecutiveEvaluations": 1})
     world.tick()
-    baseline = "Scraped 1 serving pod(s), 1 unreachable; recorded the baseline counters."
+    lost_url = f"http://{lost.address}:8080/v2/models/{MODEL}/counts"
+    detail = (
+        "1 serving pod(s) through the counts endpoint, "
+        f"1 not read (GET {lost_url} failed: connection refused)"
+    )
+    baseline = f"Scraped {detail}; recorded the baseline counters."
     assert world.condition("SourceReady")["message"] == baseline  # type: ignore[index]
     assert events(world) == [("DriftPolicy", "Normal", "SourceReachable", baseline)]
     world.calm()
-    assert world.condition("SourceReady")["message"] == (  # type: ignore[index]
-        "Read 1 serving pod(s), 1 unreachable."
-    )
+    assert world.condition("SourceReady")["message"] == f"Read {detail}."  # type: ignore[index]
     # Same status and reason: the new message is written, no second Event.
     assert [e[2] for e in events(world)] == ["NoDrift"]
 
@@ -392,7 +395,9 @@ def test_a_forgotten_policy_starts_over_with_a_baseline(world: World) -> None:
     world.clock.advance(INTERVAL)
     world.pods.serve(DRIFT)
     world.tick()
-    message = "Scraped 1 serving pod(s); recorded the baseline counters."
+    message = (
+        "Scraped 1 serving pod(s) through the counts endpoint; recorded the baseline counters."
+    )
     assert world.condition("SourceReady")["message"] == message  # type: ignore[index]
 
 
@@ -406,7 +411,7 @@ def test_a_recreated_policy_of_the_same_name_is_a_new_policy(world: World) -> No
     world.clock.advance(1)
     world.tick()  # due at once: its memory is its own
     assert world.condition("SourceReady")["message"] == (  # type: ignore[index]
-        "Scraped 1 serving pod(s); recorded the baseline counters."
+        "Scraped 1 serving pod(s) through the counts endpoint; recorded the baseline counters."
     )
     assert world.condition("SourceReady")["lastTransitionTime"] == world.clock.text()  # type: ignore[index]
 

@@ -258,9 +258,7 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
                 pod: versions.get(version or "", {}) for pod, versions in scrape.pods.items()
             }
             delta = ctx.windows.advance(key, version or "", run.now, per_pod)
-            detail = f"{len(scrape.pods)} serving pod(s)"
-            if scrape.errors:
-                detail += f", {len(scrape.errors)} unreachable"
+            detail = scrape.describe()
             if delta is None:
                 run.condition_with_event(
                     reasons.SOURCE_READY,

@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from modelops.serving import counts
 from modelops.serving.batching import Batcher
 from modelops.serving.dataplane import DataPlane, http_status, log_server_error
 from modelops.serving.errors import (
@@ -40,6 +41,7 @@ INFERENCE_HEADER = b"inference-header-content-length"
 THREAD_ROWS = 2048
 
 INFER, READY, METADATA, PROFILE = "infer", "ready", "metadata", "profile"
+COUNTS = counts.SUFFIX
 
 
 class ClientDisconnectedError(Exception):
@@ -65,6 +67,8 @@ class ServingApp:
             self.model_routes[base + "/infer"] = INFER
             # Not part of the V2 protocol: the model's reference profile (profile.json).
             self.model_routes[base + "/profile"] = PROFILE
+            # Not part of the V2 protocol: the bin counts of /metrics as JSON, for the operator.
+            self.model_routes[base + "/" + COUNTS] = COUNTS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,7 +109,7 @@ class ServingApp:
             version = None
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
-            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE)):
+            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE, COUNTS)):
                 self.dataplane.check_model(name, version)  # raises ModelNotFoundError
         raise EndpointNotFoundError(f"no endpoint {path}")
 
@@ -117,6 +121,8 @@ class ServingApp:
             await _send(send, 200, dataplane.model_ready)
         elif route == PROFILE:
             await _send(send, 200, dataplane.profile_json)
+        elif route == COUNTS:
+            await _send(send, 200, self.metrics.counts_document())
         elif route == "server":
             await _send(send, 200, dataplane.server_metadata)
         elif route == "live":

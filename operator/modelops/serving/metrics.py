@@ -14,6 +14,7 @@ Names (binding, see DESIGN.md):
 
 from __future__ import annotations
 
+import uuid
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 
@@ -29,6 +30,7 @@ from prometheus_client.registry import Collector
 
 from modelops.drift import Profile
 from modelops.serving.binning import CHUNK_ROWS, BinCounter
+from modelops.serving.counts import encode_counts
 
 #: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
 LATENCY_BUCKETS = (
@@ -77,6 +79,8 @@ class ServingMetrics(Collector):
         self.bucket_counts = {protocol: [0] * (len(buckets) + 1) for protocol in PROTOCOLS}
         self.latency_sum = dict.fromkeys(PROTOCOLS, 0.0)
         self.rows = 0
+        self.start = uuid.uuid4().hex
+        """This process's identity in the counts document: counters began at zero with it."""
         self.bins = BinCounter(profile, chunk_rows=chunk_rows) if count_bins else None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -106,6 +110,19 @@ class ServingMetrics(Collector):
         if self.bins is None:
             return np.zeros((len(self.profile.features), self.profile.max_bins), dtype=np.int64)
         return self.bins.counts()
+
+    def counts_document(self) -> bytes:
+        """The counts document (``modelops.serving.counts``): the numbers of ``/metrics``."""
+        profile = self.profile
+        return encode_counts(
+            model=self.model,
+            version=self.version,
+            start=self.start,
+            rows=self.rows,
+            names=profile.feature_names,
+            n_bins=[feature.n_bins for feature in profile.features],
+            counts=self.feature_bin_counts(),
+        )
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
