@@ -13,7 +13,7 @@ DEMO_NAMESPACE ?= modelops-demo
 IMAGE_REPOSITORY = $(firstword $(subst :, ,$(IMAGE)))
 IMAGE_TAG = $(lastword $(subst :, ,$(IMAGE)))
 
-.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin mutation coverage
+.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin kserve-client mutation coverage
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -93,6 +93,10 @@ k8s-bin: ## Build the test control plane (kube-apiserver, kube-controller-manage
 
 clean: ## Remove caches and build output
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache operator/*.egg-info
+
+kserve-client: ## KServe's Python client in .venv-kserve/ for the real-client tests (it pins protobuf<7, pandas<3)
+	test -x .venv-kserve/bin/python || $(PYTHON) -m venv .venv-kserve
+	.venv-kserve/bin/python -m pip install -q 'kserve==0.21.0'
 
 mutation: ## Mutation testing (mutmut) of the decision modules against the unit tier; writes mutation-report.md
 	$(PYTHON) tests/mutation_report.py run $(if $(MUTATION_JOBS),--jobs $(MUTATION_JOBS))

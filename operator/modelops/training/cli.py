@@ -31,10 +31,11 @@ def register(subparsers: Any) -> None:
     """Add the ``train`` and ``example`` sub-commands."""
     train = subparsers.add_parser(
         "train",
-        help="retrain the current model's recipe on fresh data and publish a challenger",
+        help="refit a clone of the current model on fresh data and publish a challenger",
         description=(
-            "Retrain the base model's recipe on fresh CSV data, score the new model and the base "
-            "model on the same seeded holdout, and publish <output-uri>/<version>/ atomically. "
+            "Refit a clone of the base model (its own pipeline, or an allow-listed --estimator) "
+            "on fresh CSV data, score the new model and the base model on the same seeded "
+            "holdout, and publish <output-uri>/<version>/ atomically. "
             "Exit codes: 0 published (or already identical), 3 data-quality gate failed, "
             "2 bad input, 1 other failure."
         ),
