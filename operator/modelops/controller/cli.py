@@ -64,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     from modelops.controller.handlers import register as register_handlers
+    from modelops.controller.logs import quiet_routine_successes
 
     registry = kopf.OperatorRegistry()
     register_handlers(registry, config)
     kopf.configure(verbose=args.verbose)
+    quiet_routine_successes()
     liveness = (
         f"http://{config.health_host}:{config.health_port}/healthz" if config.health_port else None
     )

@@ -32,6 +32,9 @@ SERVER_LABELS = {labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"}
 FINALIZER = f"{API_GROUP}/finalizer"
 #: Retry delay after an API error (a transient 5xx, a timeout) instead of Kopf's default 60 s.
 RETRY_DELAY = 5.0
+#: Threads for the sync handlers (one per concurrently handled object at most), and as many
+#: connections in the API client's pool, so that no thread waits for or discards one.
+HANDLER_THREADS: Final = 32
 #: Event reasons of a failed handler: the API said no (or did not answer), or anything else.
 API_ERROR: Final = "APIError"
 HANDLER_FAILED: Final = "HandlerFailed"
@@ -154,8 +157,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.watching.client_timeout = config.watch_server_timeout_seconds + 30
     settings.watching.connect_timeout = 30
     settings.watching.reconnect_backoff = 1.0
-    # Threads for the sync handlers: one per concurrently handled object at most.
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = HANDLER_THREADS
     settings.networking.request_timeout = config.api_timeout_seconds
     # Kopf applies a handler's ``labels=`` on the client, after listing and watching every
     # Deployment of the cluster; this selector goes into the list and watch requests instead.
@@ -174,7 +176,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
             port = metrics.serve(config.metrics_host, config.metrics_port)
             logger.info(f"Serving metrics on {config.metrics_host}:{port}.")
         memo.ctx = Context(
-            kube=Kube.connect(timeout=config.api_timeout_seconds),
+            kube=Kube.connect(timeout=config.api_timeout_seconds, pool_size=HANDLER_THREADS),
             settings=config,
             metrics=metrics,
         )

@@ -149,9 +149,16 @@ class Kube:
         """Requests sent so far (for the benchmark and logs)."""
 
     @classmethod
-    def connect(cls, *, timeout: float = 30.0) -> Kube:
-        """In-cluster credentials when running in a pod, else ``$KUBECONFIG`` (or ~/.kube)."""
-        return cls(kubernetes.client.ApiClient(load_configuration()), timeout=timeout)
+    def connect(cls, *, timeout: float = 30.0, pool_size: int = 32) -> Kube:
+        """In-cluster credentials when running in a pod, else ``$KUBECONFIG`` (or ~/.kube).
+
+        ``pool_size`` connections are kept open to the API server: one per thread that may call
+        at once (Kopf's handler threads). The client's default, 5 per CPU, makes urllib3 discard
+        the connections of the threads beyond it ("Connection pool is full") and open new ones.
+        """
+        configuration = load_configuration()
+        configuration.connection_pool_maxsize = pool_size
+        return cls(kubernetes.client.ApiClient(configuration), timeout=timeout)
 
     def close(self) -> None:
         """Close the connection pool (so that shutdown does not wait for idle connections)."""
