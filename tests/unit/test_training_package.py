@@ -197,3 +197,24 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert err.startswith("modelops package: error: ")
     assert re.search(message, err), err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_keeps_native_categories_that_csv_turns_into_text(tmp_path: Path) -> None:
+    """HistGradientBoosting found its categories by dtype; the CSV has them as text. The
+    package records ``category`` (from ``is_categorical_``), so a clone refits on the CSV."""
+    native = BY_NAME["hgb-native-categorical"]
+    model = tmp_path / "native.skops"
+    skops.io.dump(native.fit(REFERENCE), model)
+    data = tmp_path / "reference.csv"
+    REFERENCE.to_csv(data, index=False)
+    assert main(_cli(tmp_path, model, data)) == 0
+    meta = load_model_dir(tmp_path / "out").metadata
+    assert {meta.feature_dtypes[n] for n in ("city", "plan")} == {"category"}
+    assert meta.feature_dtypes["age"] == "int64"
+    retrain = [
+        "train", "--data-uri", data.as_uri(), "--base-model-uri", (tmp_path / "out").as_uri(),
+        "--output-uri", (tmp_path / "next").as_uri(), "--version", "v2",
+        "--termination-log", str(tmp_path / "result.json"),
+    ]  # fmt: skip
+    assert main(retrain) == 0
+    assert load_model_dir(tmp_path / "next" / "v2").metadata.feature_dtypes == meta.feature_dtypes

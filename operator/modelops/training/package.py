@@ -216,6 +216,8 @@ def _reference(model: Any, X: Any, categorical: list[str], target: str) -> Refer
     unknown = [n for n in categorical if n not in features]
     if unknown:
         raise InvalidInputError(f"categorical features not among the features: {unknown}")
+    if fitted_names is not None:
+        frame = _with_fitted_categories(model, frame, features)
     try:
         dtypes = {n: dtype_name(frame[n].dtype) for n in features}
     except ValueError as exc:
@@ -229,6 +231,29 @@ def _reference(model: Any, X: Any, categorical: list[str], target: str) -> Refer
         return Reference(features, kinds, dtypes, matrix, frame[features])
     native = frame[features].to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
     return Reference(features, kinds, {}, matrix, native)
+
+
+def _with_fitted_categories(model: Any, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """``frame`` with ``category`` dtype where the model found its categories by dtype.
+
+    HistGradientBoosting with ``categorical_features="from_dtype"`` records which columns were
+    categories (``is_categorical_``). Reference data read from CSV has them as text; fed as text
+    the fitted model still predicts, but a clone refitted on text finds no categories and fails.
+    """
+    import pandas as pd
+
+    mask = getattr(_final_estimator(model), "is_categorical_", None)
+    names = getattr(_final_estimator(model), "feature_names_in_", None)
+    if mask is None or names is None or [str(n) for n in names] != features:
+        return frame
+    cast = [
+        name
+        for name, is_category in zip(features, np.asarray(mask).tolist(), strict=True)
+        if is_category and not isinstance(frame[name].dtype, pd.CategoricalDtype)
+    ]
+    if not cast:
+        return frame
+    return frame.assign(**{name: frame[name].astype("category") for name in cast})
 
 
 def _check_served_equal(model: Any, served: FedModel, reference: Reference) -> None:
