@@ -74,7 +74,7 @@ def test_pods_of_both_kinds_are_summed_and_counted_in_the_message(world: World) 
     started(world, trigger={"consecutiveEvaluations": 1})
     assert world.calm()["samples"] == 1000  # 500 / 500 split over both pods
     assert source_message(world) == (
-        "Read 2 serving pod(s) through the counts endpoint, 1 through /metrics text "
+        "Read 2 serving pod(s): 1 through the counts endpoint, 1 through /metrics text "
         "(no counts endpoint)."
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -57,6 +58,8 @@ class Context:
     """Previous counter values per policy and pod (in memory: lost on restart, by design)."""
     memory: PolicyMemory = field(default_factory=PolicyMemory)
     """Evaluation times not written to status, and fetched profiles."""
+    scrape_pool: Executor | None = None
+    """Threads reading serving pods, shared by every policy (None: a pool per evaluation)."""
 
     @property
     def defaults(self) -> BuildDefaults:

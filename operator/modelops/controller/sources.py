@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.artifacts import PROFILE_FILE
+from modelops.controller.fanout import bounded_map
 from modelops.controller.window import SeriesKey
 from modelops.drift import Profile, ProfileError
 from modelops.serving.counts import Counts, CountsError, counts_path, decode_counts
@@ -227,12 +228,14 @@ class PodScrape:
         """How many pods were read and how, for SourceReady's message."""
         read, text = len(self.pods), sum(1 for how in self.via.values() if how == METRICS_TEXT)
         if not text:
-            how = "through the counts endpoint"
+            detail = f"{read} serving pod(s) through the counts endpoint"
         elif text == read:
-            how = "through /metrics text (no counts endpoint)"
+            detail = f"{read} serving pod(s) through /metrics text (no counts endpoint)"
         else:
-            how = f"through the counts endpoint, {text} through /metrics text (no counts endpoint)"
-        detail = f"{read} serving pod(s) {how}"
+            detail = (
+                f"{read} serving pod(s): {read - text} through the counts endpoint, "
+                f"{text} through /metrics text (no counts endpoint)"
+            )
         if self.errors:
             detail += f", {len(self.errors)} not read ({next(iter(self.errors.values()))})"
         return detail
@@ -271,11 +274,16 @@ def read_pod(
 
 
 def scrape_pods(
-    endpoints: list[Endpoint], model: str, *, timeout: float, concurrency: int
+    endpoints: list[Endpoint],
+    model: str,
+    *,
+    timeout: float,
+    concurrency: int,
+    pool: Executor | None = None,
 ) -> PodScrape:
     """Read every endpoint in parallel (at most ``concurrency`` at once, each request bounded
     by ``timeout``, so a slow or dead pod holds up only its own thread); SourceError when none
-    could be read."""
+    could be read. ``pool`` is the operator's shared one (a pool of this call's own without)."""
 
     def one(endpoint: Endpoint) -> tuple[str, dict[str, dict[SeriesKey, float]], str] | str:
         try:
@@ -285,9 +293,12 @@ def scrape_pods(
 
     if not endpoints:
         raise SourceError("the Service has no ready endpoints")
-    workers = max(1, min(concurrency, len(endpoints)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrape") as pool:
-        results = list(pool.map(one, endpoints))
+    if pool is not None:
+        results = bounded_map(pool, one, endpoints, concurrency)
+    else:
+        workers = max(1, min(concurrency, len(endpoints)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrape") as own:
+            results = list(own.map(one, endpoints))
     scrape = PodScrape(pods={}, via={}, errors={})
     for endpoint, result in zip(endpoints, results, strict=True):
         if isinstance(result, str):
