@@ -189,7 +189,7 @@ class DriftSource(ApiModel):
     }
 
     type: SourceType = "pods"
-    """pods: scrape the serving pods' /metrics; prometheus: query a Prometheus server."""
+    """pods: read the serving pods' bin counts; prometheus: query a Prometheus server."""
     url: (
         Annotated[
             str,
