@@ -13,7 +13,7 @@ DEMO_NAMESPACE ?= modelops-demo
 IMAGE_REPOSITORY = $(firstword $(subst :, ,$(IMAGE)))
 IMAGE_TAG = $(lastword $(subst :, ,$(IMAGE)))
 
-.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin kserve-client mutation coverage
+.PHONY: help install install-dev lint typecheck crds verify test unit integration e2e bench image kind-up kind-down deploy undeploy clean k8s-bin s3-bin kserve-client mutation coverage
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ undeploy: ## Remove what `deploy` installed
 
 k8s-bin: ## Build the test control plane (kube-apiserver, kube-controller-manager, etcd) into a cache, once
 	bash hack/k8s/build.sh
+
+s3-bin: ## Build the test S3 server (SeaweedFS) into a cache, once
+	bash hack/seaweedfs/build.sh
 
 clean: ## Remove caches and build output
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache operator/*.egg-info

@@ -3,7 +3,7 @@
 ``testbed`` is the real control plane (etcd, kube-apiserver, kube-controller-manager built by
 ``make k8s-bin``), shared by the session; ``node`` is its process kubelet; ``kube`` is a fresh
 namespace of it per test, with an admin client, that fails the test when the operator got any
-403 there.
+403 there. ``s3`` is a real S3 server (SeaweedFS, built by ``make s3-bin``), shared by the session.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 from kube_testbed.client import KubeClient
 from kube_testbed.controlplane import binaries_dir, missing_binaries
 from kube_testbed.testbed import Testbed
+from s3_support import S3Server, s3_problem
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,3 +77,20 @@ async def kube(testbed: Testbed) -> AsyncIterator[KubeClient]:
         forbidden = testbed.forbidden_to_operator(since)
         testbed.delete_namespace(namespace)
     assert not forbidden, f"the operator was refused by RBAC: {forbidden}"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server on 127.0.0.1 with one identity (tests/s3_support.py); buckets are made
+    by ``s3.create_bucket`` or ``s3.put``."""
+    problem = s3_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the S3 server is required in CI: {problem}")
+        pytest.skip(problem)
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
