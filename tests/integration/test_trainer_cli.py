@@ -167,7 +167,7 @@ def corrupt(models: Path, tmp_path: Path, how: str) -> str:
         ("missing-values", [], 3, "DataQualityGateFailed", "too many missing values"),
         ("fine", ["--estimator", "sklearn.svm.SVC"], 2, "InvalidInput", "is not allowed"),
         ("fine", ["--data-uri", "file:///nowhere/data.csv"], 2, "InvalidInput", "no such file"),
-        ("fine", ["--base-model-uri", "s3://bucket/v1"], 2, "InvalidInput", "unsupported URI"),
+        ("fine", ["--base-model-uri", "gs://bucket/v1"], 2, "InvalidInput", "unsupported URI"),
     ],
 )
 def test_failures_exit_with_their_code_say_why_and_write_no_model(

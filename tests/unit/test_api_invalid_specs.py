@@ -73,7 +73,7 @@ def dp(
     return Case(id_, "DriftPolicy", patch, field_, reason, crd)
 
 
-URI_SHAPE = "the scheme must be pvc, file, http or https"
+URI_SHAPE = "the scheme must be pvc, file, http, https or s3"
 DOTDOT = "'..' is not allowed in a path"
 
 CASES = [
@@ -101,9 +101,23 @@ CASES = [
     ),
     md(
         "unknown-scheme",
-        {"model": {"uri": "s3://bucket/iris"}},
+        {"model": {"uri": "gs://bucket/iris"}},
         "spec.model.uri",
         "unsupported URI scheme",
+        ("cel", "spec.model.uri", URI_SHAPE),
+    ),
+    md(
+        "s3-bucket-is-an-ip-address",
+        {"model": {"uri": "s3://10.0.0.1/iris"}},
+        "spec.model.uri",
+        "does not name a valid bucket",
+        ("cel", "spec.model.uri", "nor be an IP address"),
+    ),
+    md(
+        "s3-with-a-query",
+        {"model": {"uri": "s3://models/iris?versionId=3"}},
+        "spec.model.uri",
+        "takes no ?query or #fragment",
         ("cel", "spec.model.uri", URI_SHAPE),
     ),
     md(

@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from modelops.storage import StorageError, parse_uri
+from modelops.storage import BUCKET_PATTERN, StorageError, parse_uri
 
 
 class ApiModel(BaseModel):
@@ -130,19 +130,30 @@ def min_duration_rule(minimum: str) -> dict[str, str]:
 
 _CLAIM = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
 CLAIM_PATTERN = rf"^{_CLAIM}$"
+# An s3:// URI: a bucket name, then an optional key prefix, no ?query or #fragment.
+_S3 = "(?i:s3)://" + BUCKET_PATTERN + "(/[^?#]*)?$"
 URI_SCHEME_RULE = {
     "rule": "self.matches('^([pP][vV][cC]://" + _CLAIM + "(/|$)|(?i:file)://(?i:localhost)?/"
-    "|(?i:https?)://[^/?#]+)')",
-    "message": "must be pvc://<claim>/<path>, file:///<path>, http://<host>/... or "
-    "https://<host>/... (the scheme must be pvc, file, http or https)",
+    "|(?i:https?)://[^/?#]+|" + _S3 + ")')",
+    "message": "must be pvc://<claim>/<path>, file:///<path>, http(s)://<host>/... or "
+    "s3://<bucket>/<prefix> (the scheme must be pvc, file, http, https or s3)",
 }
 WRITABLE_URI_RULE = {
-    "rule": "self.matches('^([pP][vV][cC]://" + _CLAIM + "(/|$)|(?i:file)://(?i:localhost)?/)')",
-    "message": "must be a pvc://<claim>/<path> or file:///<path> URI: the trainer cannot write "
-    "to http(s)",
+    "rule": "self.matches('^([pP][vV][cC]://"
+    + _CLAIM
+    + "(/|$)|(?i:file)://(?i:localhost)?/|"
+    + _S3
+    + ")')",
+    "message": "must be a pvc://<claim>/<path>, file:///<path> or s3://<bucket>/<prefix> URI: "
+    "the trainer cannot write to http(s)",
+}
+S3_BUCKET_RULE = {
+    # The bucket rules a pattern cannot say without look-ahead, as check_bucket in storage.
+    "rule": "!self.matches('^(?i:s3)://([^/]*[.][.]|[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/|$))')",
+    "message": "an s3:// bucket name may not contain '..' nor be an IP address",
 }
 NO_DOTDOT_RULE = {
-    # Only the path counts (after the authority, before ?query and #fragment), as in storage.py.
+    # Only the path counts (after the authority, before ?query and #fragment), as in storage.
     "rule": "!self.matches('^[^:]*://[^/?#]*[^?#]*(/|%2[fF])([.]|%2[eE]){2}([/?#]|%2[fF]|$)')",
     "message": "'..' is not allowed in a path",
 }
@@ -151,7 +162,7 @@ PRINTABLE_URI_RULE = {
     "rule": f"self.matches('{PRINTABLE_URI_PATTERN}')",
     "message": "must be printable ASCII without spaces: percent-encode other characters (%20)",
 }
-_URI_RULES = [PRINTABLE_URI_RULE, URI_SCHEME_RULE, NO_DOTDOT_RULE]
+_URI_RULES = [PRINTABLE_URI_RULE, URI_SCHEME_RULE, NO_DOTDOT_RULE, S3_BUCKET_RULE]
 
 
 def _check_uri(text: str) -> str:
@@ -180,11 +191,11 @@ ModelUri = Annotated[
     ),
     AfterValidator(_check_uri),
 ]
-"""A ``pvc://``, ``file://`` or ``http(s)://`` URI with no ``..`` segment."""
+"""A ``pvc://``, ``file://``, ``http(s)://`` or ``s3://`` URI with no ``..`` segment."""
 
 
 def _check_writable_uri(text: str) -> str:
-    if parse_uri(_check_uri(text)).is_remote:
+    if parse_uri(_check_uri(text)).is_http:
         raise ValueError(WRITABLE_URI_RULE["message"])
     return text
 
@@ -195,12 +206,17 @@ WritableUri = Annotated[
         min_length=1,
         max_length=2048,
         json_schema_extra={
-            "x-kubernetes-validations": [PRINTABLE_URI_RULE, WRITABLE_URI_RULE, NO_DOTDOT_RULE]
+            "x-kubernetes-validations": [
+                PRINTABLE_URI_RULE,
+                WRITABLE_URI_RULE,
+                NO_DOTDOT_RULE,
+                S3_BUCKET_RULE,
+            ]
         },
     ),
     AfterValidator(_check_writable_uri),
 ]
-"""A URI the trainer can write to: ``pvc://`` or ``file://``."""
+"""A URI the trainer can write to: ``pvc://``, ``file://`` or ``s3://``."""
 
 
 # --- Other field types ---------------------------------------------------------------------------

@@ -355,7 +355,12 @@ def fetch_profile(
             problems.append(str(exc))
     try:
         parsed = parse_uri(model_uri)
-        if parsed.is_remote:
+        if parsed.is_object_store:
+            raise SourceError(
+                f"{model_uri} is in object storage, which the operator does not read (it holds "
+                "no credentials)"
+            )
+        if parsed.is_http:
             return Profile.from_json(http_get(join_uri(model_uri, PROFILE_FILE), timeout))
         path = local_path(model_uri) / PROFILE_FILE
         if path.is_file():

@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         "--model-uri",
         "MODELOPS_MODEL_URI",
-        "model directory: file:///path, pvc://claim/path or http(s)://...",
+        "model directory: file:///path, pvc://claim/path, http(s)://... or s3://bucket/prefix",
     )
     env_option(
         parser,

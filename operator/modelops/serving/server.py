@@ -30,7 +30,8 @@ from modelops.serving.grpc_server import start_grpc_server
 from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.settings import GRACEFUL_SHUTDOWN_SECONDS, ServeSettings
-from modelops.storage import StorageError, fetch_dir, local_path, parse_uri
+from modelops.storage import StorageError, local_path, parse_uri
+from modelops.storage.fetch import fetch_dir
 
 logger = logging.getLogger("modelops.serving")
 

@@ -40,11 +40,21 @@ def register(subparsers: Any) -> None:
             "2 bad input, 1 other failure."
         ),
     )
-    env_option(train, "--data-uri", "MODELOPS_DATA_URI", "CSV with a header and the target column")
+    env_option(
+        train,
+        "--data-uri",
+        "MODELOPS_DATA_URI",
+        "CSV with a header and the target column (file://, pvc://, http(s):// or s3://)",
+    )
     env_option(
         train, "--base-model-uri", "MODELOPS_BASE_MODEL_URI", "the champion's model directory"
     )
-    env_option(train, "--output-uri", "MODELOPS_OUTPUT_URI", "where <version>/ is written")
+    env_option(
+        train,
+        "--output-uri",
+        "MODELOPS_OUTPUT_URI",
+        "where <version>/ is written (file://, pvc:// or s3://)",
+    )
     env_option(train, "--version", "MODELOPS_VERSION", "the candidate version label")
     env_option(
         train, "--seed", "MODELOPS_SEED", "seed of the split and the estimator", non_negative_int, 0
@@ -107,7 +117,9 @@ def register(subparsers: Any) -> None:
     package.add_argument("--target", required=True, help="the target column of the CSV files")
     package.add_argument("--version", required=True, help="the model's version label")
     package.add_argument(
-        "--output", required=True, help="the model directory to write (a path, file:// or pvc://)"
+        "--output",
+        required=True,
+        help="the model directory to write (a path, file://, pvc:// or s3://bucket/prefix)",
     )
     package.add_argument(
         "--categorical",

@@ -24,7 +24,7 @@ import numpy as np
 
 from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata, Task
 from modelops.frames import FedModel, dtype_name, feed_for, is_text_dtype, to_matrix
-from modelops.storage import StorageError, local_path, parse_uri
+from modelops.storage import StorageError, local_path, parse_uri, s3dirs
 from modelops.training.errors import InvalidInputError
 from modelops.training.evaluate import score
 from modelops.training.publish import validate_version
@@ -83,7 +83,6 @@ def package(
     metrics = _metrics(served, reference, y, holdout, task, target)
 
     from modelops.drift import ProfileError, build_profile
-    from modelops.serving.loader import ModelLoadError, save_model
 
     try:
         profile = build_profile(
@@ -109,15 +108,18 @@ def package(
         metrics=metrics,
         library_versions=library_versions(),
     )
+    if isinstance(directory, str):
+        with tempfile.TemporaryDirectory(prefix="modelops-package-") as upload:
+            _write(Path(upload), model, profile.to_json(), metadata)
+            try:
+                s3dirs.upload_version(Path(upload), directory)
+            except StorageError as exc:
+                raise InvalidInputError(str(exc)) from exc
+        return metadata
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        try:
-            save_model(model, staging).chmod(0o644)
-        except ModelLoadError as exc:
-            raise InvalidInputError(str(exc)) from exc
-        (staging / PROFILE_FILE).write_text(profile.to_json(), encoding="utf-8")
-        (staging / METADATA_FILE).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
+        _write(staging, model, profile.to_json(), metadata)
         staging.chmod(0o755)
         if directory.exists():
             directory.rmdir()  # _output_dir made sure it is empty
@@ -127,14 +129,32 @@ def package(
     return metadata
 
 
-def _output_dir(output: str | os.PathLike[str]) -> Path:
+def _write(directory: Path, model: Any, profile_json: str, metadata: ModelMetadata) -> None:
+    from modelops.serving.loader import ModelLoadError, save_model
+
+    try:
+        save_model(model, directory).chmod(0o644)
+    except ModelLoadError as exc:
+        raise InvalidInputError(str(exc)) from exc
+    (directory / PROFILE_FILE).write_text(profile_json, encoding="utf-8")
+    (directory / METADATA_FILE).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _output_dir(output: str | os.PathLike[str]) -> Path | str:
+    """The empty local directory to write, or the ``s3://`` URI to upload to (no complete
+    model directory may be there yet; a partial upload is written over)."""
     text = os.fspath(output)
     try:
         if "://" in text:
-            if parse_uri(text).is_remote:
+            parsed = parse_uri(text)
+            if parsed.is_object_store:
+                if s3dirs.read_manifest(text) is not None:
+                    raise InvalidInputError(f"output {text} already holds a model directory")
+                return text
+            if parsed.is_remote:
                 raise InvalidInputError(
-                    f"output {text!r} is remote: package into a local directory (or a file:// "
-                    "or pvc:// URI) and copy it to your storage"
+                    f"output {text!r} is remote and read-only: package into a local directory, "
+                    "a file://, pvc:// or s3:// URI"
                 )
             path = local_path(text)
         else:

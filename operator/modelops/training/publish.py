@@ -11,8 +11,12 @@ its inputs and the scores reported when it was made. Publishing a version that a
 a no-op reporting the stored scores when the identity matches, and a
 :class:`~modelops.training.errors.VersionConflictError` when it does not.
 
+Object storage has no rename: :mod:`modelops.training.destinations` publishes there with the same
+records and the same no-op and conflict rules, the completion marker standing in for the rename.
+
 Test hook: ``MODELOPS_TEST_PAUSE_BEFORE_RENAME=<seconds>`` makes the writer pause after staging
-and before the rename, so tests can kill it at the worst moment. It has no other use.
+and before the rename (on object storage: before the marker), so tests can kill it at the worst
+moment. It has no other use.
 """
 
 from __future__ import annotations
@@ -64,14 +68,22 @@ class TrainingRecord:
     def read(cls, directory: Path) -> TrainingRecord | None:
         """The record in ``directory``, or None when there is none or it is unreadable."""
         try:
-            data = json.loads((directory / RECORD_FILE).read_text(encoding="utf-8"))
+            return cls.parse((directory / RECORD_FILE).read_bytes())
+        except OSError:
+            return None
+
+    @classmethod
+    def parse(cls, text: bytes) -> TrainingRecord | None:
+        """The record in ``text`` (a ``training.json``), or None when it is not one."""
+        try:
+            data = json.loads(text)
             return cls(
                 identity=str(data["identity"]),
                 metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
                 baseline={str(k): float(v) for k, v in data.get("baseline", {}).items()},
                 message=str(data.get("message", "")),
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
 
@@ -129,7 +141,7 @@ def publish(
             write(staging)
             (staging / RECORD_FILE).write_text(record.to_json(), encoding="utf-8")
             _fsync_tree(staging)
-            _pause_for_tests(staging)
+            pause_for_tests(str(staging))
             os.rename(staging, root / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -178,12 +190,13 @@ def _fsync(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _pause_for_tests(staging: Path) -> None:
+def pause_for_tests(staged: str, next_step: str = "the rename") -> None:
+    """The test hook (see the module's docstring): sleep between staging and publishing."""
     try:
         seconds = float(os.environ.get(PAUSE_ENV) or 0)
     except ValueError:
         return
     if seconds > 0:
-        print(f"Staged {staging}; pausing {seconds:g}s before the rename", file=sys.stderr)
+        print(f"Staged {staged}; pausing {seconds:g}s before {next_step}", file=sys.stderr)
         sys.stderr.flush()
         time.sleep(seconds)

@@ -33,8 +33,10 @@ from modelops.artifacts import (
     TrainingResult,
 )
 from modelops.frames import FedModel, feed_for
-from modelops.storage import StorageError, fetch_dir, fetch_file, join_uri, local_path, parse_uri
+from modelops.storage import StorageError, join_uri
+from modelops.storage.fetch import fetch_dir, fetch_file
 from modelops.training import data as csvdata
+from modelops.training.destinations import destination
 from modelops.training.errors import (
     BaseModelError,
     DataError,
@@ -50,12 +52,7 @@ from modelops.training.estimators import (
     recipe_params,
 )
 from modelops.training.evaluate import DEFAULT_TEST_SIZE, Labels, score, split_holdout
-from modelops.training.publish import (
-    TrainingRecord,
-    existing_record,
-    publish,
-    validate_version,
-)
+from modelops.training.publish import TrainingRecord, validate_version
 from modelops.training.quality import QualityLimits, check_data, check_schema
 
 if TYPE_CHECKING:
@@ -109,7 +106,7 @@ class Candidate:
 def train(config: TrainConfig) -> TrainingResult:
     """Run one training; returns the result of a new or an identical existing version."""
     version = validate_version(config.version)
-    root = _output_root(config.output_uri)
+    output = destination(config.output_uri)
     uri = join_uri(config.output_uri, version)
     with tempfile.TemporaryDirectory(prefix="modelops-train-") as workdir:
         data_path = _fetch(lambda: fetch_file(config.data_uri, Path(workdir)), "data")
@@ -137,7 +134,7 @@ def train(config: TrainConfig) -> TrainingResult:
             meta.categorical_features,
             task=meta.task,
         )
-        stored = existing_record(root, version, identity)
+        stored = output.existing(version, identity)
         if stored is not None:
             log.info(
                 "Found version %s already trained from the same inputs: nothing to do", version
@@ -165,7 +162,7 @@ def train(config: TrainConfig) -> TrainingResult:
     record = TrainingRecord(
         identity, candidate.metadata.metrics, candidate.baseline, candidate.baseline_error
     )
-    written = publish(root, version, record, candidate_writer(candidate))
+    written = output.publish(version, record, candidate_writer(candidate))
     log.info("Published %s to %s", version, uri)
     return _result(version, uri, written)
 
@@ -425,17 +422,6 @@ def library_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def _output_root(output_uri: str) -> Path:
-    try:
-        if parse_uri(output_uri).is_remote:
-            raise InvalidInputError(
-                f"output URI {output_uri!r} is remote: write to a file:// or pvc:// URI"
-            )
-        return local_path(output_uri)
-    except StorageError as exc:
-        raise InvalidInputError(f"invalid output URI: {exc}") from exc
 
 
 def _fetch(fetch: Callable[[], Path], what: str) -> Path:
