@@ -271,3 +271,21 @@ def test_job_template_is_a_base_the_operator_completes() -> None:
     assert pod["containers"][0]["image"] == "serving:3"
     assert job["spec"]["template"]["metadata"]["labels"]["team"] == "ml"
     assert job["spec"]["template"]["metadata"]["labels"]["modelops.dev/policy"] == "iris-drift"
+
+
+def test_job_template_env_reaches_the_trainer_and_ours_wins() -> None:
+    secret = {"secretKeyRef": {"name": "s3-credentials", "key": "AWS_SECRET_ACCESS_KEY"}}
+    given = [
+        {"name": "AWS_ENDPOINT_URL", "value": "http://minio.storage:9000"},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": secret},
+        {"name": "MODELOPS_PVC_ROOT", "value": "/elsewhere"},
+    ]
+    template = {"template": {"spec": {"containers": [{"name": "trainer", "env": given}]}}}
+    job = build_job(POLICY, request(job_template=template), DEFAULTS)
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        given[0],
+        given[1],
+        {"name": "MODELOPS_PVC_ROOT", "value": "/mnt/modelops"},
+    ]

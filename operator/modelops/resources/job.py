@@ -116,6 +116,13 @@ def build_job(policy: Owner, request: TrainingRequest, defaults: BuildDefaults) 
         (c for c in pod.get("containers", []) if c.get("name") == CONTAINER), {}
     )
     container = {**given, **trainer}
+    # The template's own variables (e.g. object-storage credentials by secretKeyRef) are kept;
+    # ours win on the names we set.
+    own_names = {variable["name"] for variable in trainer["env"]}
+    container["env"] = [
+        *[e for e in given.get("env", []) if e.get("name") not in own_names],
+        *trainer["env"],
+    ]
     container["volumeMounts"] = [
         *[m for m in given.get("volumeMounts", []) if m.get("name") not in _names(trainer)],
         *trainer["volumeMounts"],
