@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.storage import StorageError, check_bucket, join_uri, parse_uri
+from modelops.storage import StorageError, check_bucket, join_uri, parse_uri, redact_uri
 from modelops.storage import s3 as s3config
 from modelops.storage.s3dirs import MARKER_FORMAT, FileDigest, Manifest, manifest_of
 
@@ -112,3 +112,19 @@ def test_the_marker_lists_every_file_with_its_size_and_digest(tmp_path: Path) ->
 def test_a_marker_in_another_format_is_refused(text: bytes) -> None:
     with pytest.raises(StorageError, match=r"is not a valid complete\.json"):
         Manifest.from_json(text, "s3://b/v1/complete.json")
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (
+            "https://user:pw@models.example:8443/a/b?X-Amz-Signature=abc#f",
+            "https://models.example:8443/a/b",
+        ),
+        ("http://models.example/iris/v1", "http://models.example/iris/v1"),
+        ("s3://models/iris/v1", "s3://models/iris/v1"),
+        ("pvc://models/iris", "pvc://models/iris"),
+    ],
+)
+def test_uris_are_shown_without_userinfo_or_query(uri: str, shown: str) -> None:
+    assert redact_uri(uri) == shown

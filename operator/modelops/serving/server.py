@@ -30,7 +30,7 @@ from modelops.serving.grpc_server import start_grpc_server
 from modelops.serving.loader import LoadedModel, ModelLoadError, load_model_dir
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.settings import GRACEFUL_SHUTDOWN_SECONDS, ServeSettings
-from modelops.storage import StorageError, local_path, parse_uri
+from modelops.storage import StorageError, local_path, parse_uri, redact_uri
 from modelops.storage.fetch import fetch_dir
 
 logger = logging.getLogger("modelops.serving")
@@ -119,7 +119,7 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         "estimator": loaded.metadata.estimator,
         "task": loaded.metadata.task,
         "format": "pickle" if loaded.unsafe else "skops",
-        "uri": settings.model_uri,
+        "uri": redact_uri(settings.model_uri),
         "predictor": predictor.kind,
     }
     metrics = ServingMetrics(
@@ -165,7 +165,9 @@ def serve(settings: ServeSettings) -> int:
             )
             loaded = load_model_dir(path, allow_unsafe_pickle=settings.allow_unsafe_pickle)
         except (StorageError, ModelLoadError) as exc:
-            logger.error("Model load failed: %s", exc, extra={"uri": settings.model_uri})
+            logger.error(
+                "Model load failed: %s", exc, extra={"uri": redact_uri(settings.model_uri)}
+            )
             return 1
         app = build_app(loaded, settings)
         dataplane = app.dataplane
@@ -174,7 +176,7 @@ def serve(settings: ServeSettings) -> int:
             dataplane.name,
             dataplane.version,
             extra={
-                "uri": settings.model_uri,
+                "uri": redact_uri(settings.model_uri),
                 "estimator": loaded.metadata.estimator,
                 "features": len(loaded.metadata.features),
                 "format": loaded.model_file.name,

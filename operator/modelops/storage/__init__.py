@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 Scheme = Literal["pvc", "file", "http", "https", "s3"]
 SCHEMES: tuple[Scheme, ...] = ("pvc", "file", "http", "https", "s3")
@@ -123,6 +123,17 @@ def local_path(uri: str) -> Path:
     if parsed.scheme == "pvc":
         return pvc_root() / parsed.claim / parsed.path
     raise StorageError(f"{uri!r} is remote; only file:// and pvc:// URIs name a local path")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without userinfo, ``?query`` or ``#fragment`` (where an http URI may carry a
+    password or a signed token), for logs, metrics labels and messages."""
+    try:
+        parts = urlsplit(uri)
+        netloc = parts.netloc.rpartition("@")[2]
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<invalid URI>"
 
 
 def join_uri(base: str, name: str) -> str:

@@ -17,6 +17,7 @@ from modelops.storage import (
     join_uri,
     local_path,
     parse_uri,
+    redact_uri,
     s3,
     s3dirs,
 )
@@ -74,24 +75,34 @@ def fetch_dir(
 
 
 def _download(uri: str, target: Path, max_bytes: int) -> int:
-    """Stream ``uri`` into ``target``; refuse more than ``max_bytes``. Returns the size."""
+    """Stream ``uri`` into ``target``; refuse more than ``max_bytes``. Returns the size.
+
+    Messages name the URI without its userinfo or query, where a password or token may be.
+    """
+    shown = redact_uri(uri)
     request = urllib.request.Request(uri, headers={"User-Agent": "modelops"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
             declared = int(response.headers.get("Content-Length") or 0)
             if declared > max_bytes:
-                raise StorageError(f"{uri!r} is {declared} bytes, over the {max_bytes}-byte limit")
+                raise StorageError(
+                    f"{shown!r} is {declared} bytes, over the {max_bytes}-byte limit"
+                )
             size = 0
             with target.open("wb") as out:
                 while chunk := response.read(1 << 16):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise StorageError(f"{uri!r} is over the {max_bytes}-byte limit")
+                        raise StorageError(f"{shown!r} is over the {max_bytes}-byte limit")
                     out.write(chunk)
             return size
     except StorageError:
         target.unlink(missing_ok=True)
         raise
+    except urllib.error.HTTPError as exc:
+        target.unlink(missing_ok=True)
+        raise StorageError(f"could not download {shown!r}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         target.unlink(missing_ok=True)
-        raise StorageError(f"could not download {uri!r}: {exc}") from exc
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise StorageError(f"could not download {shown!r}: {reason}") from None
