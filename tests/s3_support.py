@@ -52,9 +52,9 @@ def s3_problem() -> str | None:
     return None
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -64,6 +64,8 @@ class S3Server:
     """One ``weed server`` with master, volume, filer and S3 gateway, in ``workdir``."""
 
     workdir: Path
+    host: str = "127.0.0.1"
+    """The address every part binds and advertises (a pod reaches the kubelet's gateway)."""
     endpoint: str = ""
     process: subprocess.Popen[bytes] | None = None
     buckets: set[str] = field(default_factory=set)
@@ -93,14 +95,14 @@ class S3Server:
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
         config.write_text(json.dumps({"identities": [identity]}), encoding="utf-8")
-        ports = {name: free_port() for name in PORT_FLAGS}
-        self.endpoint = f"http://127.0.0.1:{ports['-s3.port']}"
+        ports = {name: free_port(self.host) for name in PORT_FLAGS}
+        self.endpoint = f"http://{self.host}:{ports['-s3.port']}"
         command = [
             str(weed_binary()),
             "server",
             f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
             "-filer",
             "-s3",
             f"-s3.config={config}",
