@@ -2,7 +2,9 @@
 
 The I/O adapter around :mod:`modelops.drift`: reads CSV with the standard library, counts the
 current window in chunks (memory stays flat however large the file), prints per-feature scores,
-thresholds and a verdict. Exit codes: 0 no drift, 1 drift, 2 an error (one line on stderr).
+thresholds and a verdict. Either file may be a path or a URI (``file://``, ``pvc://``,
+``http(s)://``, ``s3://``), fetched by :mod:`modelops.storage` first. Exit codes: 0 no drift,
+1 drift, 2 an error (one line on stderr).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -50,12 +54,12 @@ def register(subparsers: Any) -> None:
     report.add_argument(
         "--reference",
         required=True,
-        type=Path,
         metavar="PROFILE.json|REF.csv",
-        help="a profile.json (as the trainer writes) or a CSV with a header row",
+        help="a profile.json (as the trainer writes) or a CSV with a header row: a path or a "
+        "file://, pvc://, http(s):// or s3:// URI",
     )
     report.add_argument(
-        "--current", required=True, type=Path, metavar="CUR.csv", help="the window to score"
+        "--current", required=True, metavar="CUR.csv", help="the window to score (path or URI)"
     )
     report.add_argument(
         "--metrics",
@@ -95,8 +99,11 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         thresholds = parse_metrics(args.metrics)
         ignored = _names(args.ignore_columns)
-        profile = load_reference(args.reference, _names(args.categorical), args.bins, ignored)
-        counts = count_current(profile, args.current, ignored)
+        with tempfile.TemporaryDirectory(prefix="modelops-report-") as workdir:
+            reference = _local(args.reference, Path(workdir) / "reference")
+            current = _local(args.current, Path(workdir) / "current")
+            profile = load_reference(reference, _names(args.categorical), args.bins, ignored)
+            counts = count_current(profile, current, ignored)
         report = compute_drift(profile, counts, metrics=thresholds, min_samples=args.min_samples)
     except InsufficientSamplesError as error:
         return _fail(f"{args.current}: {error}")
@@ -107,6 +114,21 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         print(format_table(report))
     return EXIT_DRIFT if report.drifted else EXIT_NO_DRIFT
+
+
+def _local(given: str | os.PathLike[str], workdir: Path) -> Path:
+    """A path as given; a URI fetched into ``workdir`` (size-limited, see modelops.storage)."""
+    text = os.fspath(given)
+    if "://" not in text:
+        return Path(text)
+    from modelops.storage import StorageError
+    from modelops.storage.fetch import fetch_file
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return fetch_file(text, workdir)
+    except StorageError as error:
+        raise ReportError(str(error)) from None
 
 
 def _fail(message: str) -> int:

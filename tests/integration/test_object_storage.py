@@ -5,6 +5,7 @@ one-line errors (exit 2) of wrong credentials, a missing bucket and a missing ke
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import selectors
@@ -317,3 +318,26 @@ def test_a_server_with_wrong_credentials_exits_with_the_reason(
         stop_server(server)
     assert "access denied (SignatureDoesNotMatch)" in server.log()
     assert "not-the-secret" not in server.log()
+
+
+def test_drift_report_reads_s3_uris(s3: S3Server, stored: Path) -> None:
+    def report(reference: str, current: str) -> dict[str, object]:
+        done = modelops(
+            s3, "drift", "report", "--reference", reference, "--current", current,
+            "--ignore-columns", "target", "--format", "json",
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr  # the fresh data is shifted: drift
+        document: dict[str, object] = json.loads(done.stdout)
+        assert (document.pop("reference"), document.pop("current")) == (reference, current)
+        return document
+
+    remote = report(f"{CHAMPION}/profile.json", FRESH)
+    assert remote == report(str(stored / "v1" / "profile.json"), str(stored / "fresh.csv"))
+    assert remote["drifted"] is True
+    missing = modelops(
+        s3, "drift", "report", "--reference", f"{CHAMPION}/profile.json",
+        "--current", f"s3://{BUCKET}/data/missing.csv",
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("modelops drift report: error: cannot read")
+    assert "no such object" in missing.stderr
