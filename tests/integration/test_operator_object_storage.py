@@ -2,9 +2,10 @@
 ``s3://``, drift, one retraining Job that reads ``s3://`` data and publishes to an ``s3://``
 output, promotion and a rollout that serves the candidate from S3.
 
-The credentials live in a Secret that the pods read by ``secretKeyRef`` (the model server
-through ``spec.env``, the trainer through the policy's ``jobTemplate``); the operator never reads
-it (the ``kube`` fixture fails the test on any 403 to the operator). The S3 server binds the
+The ModelDeployment's ``storage`` block names the endpoint, region and a Secret with the keys;
+the operator passes them to the serving pods and (the policy having no block of its own) to the
+retraining Job, the keys by ``secretKeyRef``; it never reads the Secret (the ``kube`` fixture
+fails the test on any 403 to the operator). The S3 server binds the
 process kubelet's gateway address, which the pods reach.
 """
 
@@ -61,18 +62,6 @@ def pod_s3(node: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Se
         server.stop()
 
 
-def storage_env(s3: S3Server) -> list[dict[str, Any]]:
-    """What a pod needs for s3:// URIs: the endpoint and region, the keys from the Secret."""
-    return [
-        {"name": "AWS_ENDPOINT_URL", "value": s3.endpoint},
-        {"name": "AWS_REGION", "value": REGION},
-        *(
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ),
-    ]
-
-
 def upload_champion(s3: S3Server, directory: Path, uri: str) -> None:
     saved = dict(os.environ)
     os.environ.update(s3.env())
@@ -100,16 +89,15 @@ async def test_drift_retrain_promote_with_everything_in_s3(
             "stringData": {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY},
         },
     )
-    env = storage_env(pod_s3)
     deployment = model_deployment(artifacts)
     deployment["spec"]["model"]["uri"] = champion
-    deployment["spec"]["env"] = env
+    deployment["spec"]["storage"] = {
+        "secretName": SECRET,
+        "endpoint": pod_s3.endpoint,
+        "region": REGION,
+    }
     policy = drift_policy(artifacts)
-    policy["spec"]["retraining"].update(
-        dataUri=data,
-        outputUri=output,
-        jobTemplate={"template": {"spec": {"containers": [{"name": "trainer", "env": env}]}}},
-    )
+    policy["spec"]["retraining"].update(dataUri=data, outputUri=output)
 
     async with RunningOperator(LOOP_SETTINGS, [kube.namespace]):
         await kube.create("modeldeployments", deployment)
@@ -142,6 +130,11 @@ async def test_drift_retrain_promote_with_everything_in_s3(
         assert (message["version"], message["uri"]) == ("v1-r1", candidate)
         prefix = f"{kube.namespace}/candidates/v1-r1/"
         assert f"{prefix}{MARKER}" in pod_s3.keys(BUCKET, prefix)
+        trainer = job["spec"]["template"]["spec"]["containers"][0]
+        secret_ref = {"name": SECRET, "key": "AWS_SECRET_ACCESS_KEY"}
+        assert {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": secret_ref}} in (
+            trainer["env"]
+        )
 
         promoted = await kube.wait_for(
             "driftpolicies",

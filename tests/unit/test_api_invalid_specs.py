@@ -191,6 +191,27 @@ CASES = [
         ("cel", "spec.model", "set allowUnsafePickle: true"),
     ),
     md(
+        "storage-endpoint-with-userinfo",
+        {"storage": {"endpoint": "http://key:secret@minio:9000"}},
+        "spec.storage.endpoint",
+        "should match pattern",
+        ("schema", "spec.storage.endpoint", "does not match"),
+    ),
+    md(
+        "storage-endpoint-not-http",
+        {"storage": {"endpoint": "minio:9000"}},
+        "spec.storage.endpoint",
+        "should match pattern",
+        ("schema", "spec.storage.endpoint", "does not match"),
+    ),
+    md(
+        "storage-secret-not-a-name",
+        {"storage": {"secretName": "S3 keys"}},
+        "spec.storage.secretName",
+        "should match pattern",
+        ("schema", "spec.storage.secretName", "does not match"),
+    ),
+    md(
         "bad-version-label",
         {"model": {"version": "v 1"}},
         "spec.model.version",

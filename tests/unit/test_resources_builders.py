@@ -289,3 +289,48 @@ def test_job_template_env_reaches_the_trainer_and_ours_wins() -> None:
         given[1],
         {"name": "MODELOPS_PVC_ROOT", "value": "/mnt/modelops"},
     ]
+
+
+def test_the_storage_block_reaches_the_pods_by_reference() -> None:
+    from modelops.api.storage import ObjectStorage
+
+    storage = ObjectStorage.model_validate(
+        {
+            "secretName": "s3-credentials",
+            "endpoint": "http://minio.storage:9000",
+            "region": "eu-west-1",
+            "pathStyle": True,
+        }
+    )
+    job = build_job(POLICY, request(storage=storage), DEFAULTS)
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage:9000"
+    assert env["AWS_REGION"]["value"] == "eu-west-1"
+    assert env["MODELOPS_S3_PATH_STYLE"]["value"] == "true"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "s3-credentials", "key": key}}
+    assert env["AWS_SESSION_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+    bare = build_job(POLICY, request(storage=ObjectStorage()), DEFAULTS)
+    (container,) = bare["spec"]["template"]["spec"]["containers"]
+    assert [e["name"] for e in container["env"]] == ["MODELOPS_PVC_ROOT"]  # IRSA: nothing to add
+
+
+def test_the_storage_block_reaches_the_serving_pods() -> None:
+    given = spec(
+        model={"uri": "s3://models/iris/v1"},
+        storage={"secretName": "s3-credentials", "endpoint": "https://s3.example:9000"},
+        env=[{"name": "AWS_REGION", "value": "eu-north-1"}],
+    )
+    deployment = build_deployment(MD_OWNER, given, DEFAULTS)
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    env = pod["containers"][0]["env"]
+    names = [e["name"] for e in env]
+    assert names[:2] == ["MODELOPS_PVC_ROOT", "AWS_ENDPOINT_URL"]
+    assert names[-1] == "AWS_REGION"  # the user's own variables come last and win
+    secret_ref = {"name": "s3-credentials", "key": "AWS_ACCESS_KEY_ID"}
+    assert {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": secret_ref}} in env
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]  # no volume for s3://

@@ -23,6 +23,7 @@ from modelops.api.base import (
 )
 from modelops.api.conditions import ConditionList
 from modelops.api.modeldeployment import ObjectMeta
+from modelops.api.storage import ObjectStorage
 
 KIND = Kind(
     kind="DriftPolicy",
@@ -231,9 +232,10 @@ class Retraining(ApiModel):
     enabled: bool = True
     """Start retraining Jobs on drift (false: only measure and report)."""
     data_uri: ModelUri | None = None
-    """CSV of fresh labelled data (features and target), pvc://, file:// or http(s)://."""
+    """CSV of fresh labelled data (features and target), pvc://, file://, http(s):// or s3://."""
     output_uri: WritableUri | None = None
-    """Directory where candidate versions are written (<outputUri>/<version>/)."""
+    """Directory where candidate versions are written (<outputUri>/<version>/): pvc://, file://
+    or s3:// (on object storage the files are uploaded, then a complete.json marker)."""
     cooldown: Duration = "1h"
     """Least time between two retraining Jobs of this policy."""
     max_concurrent: Annotated[int, Field(ge=1, le=10)] = 1
@@ -309,6 +311,8 @@ class DriftPolicySpec(ApiModel):
     """The retraining Job; without it the policy only measures and reports."""
     promotion: Promotion = Promotion()
     """What happens to a retrained candidate."""
+    storage: ObjectStorage | None = None
+    """Object storage of the retraining Job's s3:// URIs (default: the ModelDeployment's)."""
 
     _unique = field_validator("metrics")(_unique_types)
 

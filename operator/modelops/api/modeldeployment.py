@@ -18,6 +18,7 @@ from modelops.api.base import (
     Version,
 )
 from modelops.api.conditions import ConditionList
+from modelops.api.storage import ObjectStorage
 
 KIND = Kind(
     kind="ModelDeployment",
@@ -59,7 +60,8 @@ class ModelSource(ApiModel):
 
     uri: ModelUri
     """Directory holding model.skops, profile.json and metadata.json:
-    pvc://<claim>/<path>, file:///<path>, or http(s)://<host>/<path>."""
+    pvc://<claim>/<path>, file:///<path>, http(s)://<host>/<path>, or s3://<bucket>/<prefix>
+    (read only once its complete.json marker is there, as modelops train and package write it)."""
     version: Version | None = None
     """Version label of the model; defaults to the version in metadata.json."""
     format: ModelFormat = "skops"
@@ -177,6 +179,8 @@ class ModelDeploymentSpec(ApiModel):
     """Model server settings."""
     env: Annotated[list[EnvVar], Field(max_length=64)] = []
     """Extra environment variables for the model server."""
+    storage: ObjectStorage | None = None
+    """Object storage of s3:// model URIs: endpoint, region and the Secret with its keys."""
     node_selector: dict[str, str] = {}
     """Node labels the serving pods must run on."""
     tolerations: Annotated[list[FreeForm], Field(max_length=64)] = []

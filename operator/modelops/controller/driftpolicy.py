@@ -458,6 +458,7 @@ def maybe_retrain(
             else None
         ),
         job_template=dict(retraining.job_template) if retraining.job_template else None,
+        storage=spec.storage or md_spec.storage,
     )
     job = build_job(run.owner, request, run.ctx.defaults)
     name = job["metadata"]["name"]

@@ -10,6 +10,7 @@ from modelops.resources.defaults import BuildDefaults
 from modelops.resources.names import deployment_name, label_value
 from modelops.resources.owners import Owner
 from modelops.resources.security import container_security_context, pod_security_context
+from modelops.resources.storage import storage_env
 from modelops.resources.volumes import claim_mounts, tmp_volume
 from modelops.storage import PVC_ROOT_ENV
 
@@ -68,7 +69,7 @@ def server_container(
 ) -> dict[str, Any]:
     """The model-server container: probes on /v2/health/*, read-only model volumes."""
     mounts = [m.mount(defaults.pvc_root) for m in claim_mounts([spec.model.uri])]
-    env = [{"name": PVC_ROOT_ENV, "value": defaults.pvc_root}]
+    env = [{"name": PVC_ROOT_ENV, "value": defaults.pvc_root}, *storage_env(spec.storage)]
     env += [e.model_dump(by_alias=True, exclude_none=True) for e in spec.env]
     resources = (
         spec.resources.model_dump(by_alias=True, exclude_none=True)

@@ -14,11 +14,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final
 
+from modelops.api.storage import ObjectStorage
 from modelops.resources import labels
 from modelops.resources.defaults import BuildDefaults
 from modelops.resources.names import job_name
 from modelops.resources.owners import Owner
 from modelops.resources.security import container_security_context, pod_security_context
+from modelops.resources.storage import storage_env
 from modelops.resources.volumes import claim_mounts, tmp_volume
 from modelops.storage import PVC_ROOT_ENV
 
@@ -42,6 +44,8 @@ class TrainingRequest:
     active_deadline_seconds: int = 3600
     resources: dict[str, Any] | None = None
     job_template: dict[str, Any] | None = None
+    storage: ObjectStorage | None = None
+    """Object storage of s3:// URIs: the policy's block, else the ModelDeployment's."""
 
 
 def trainer_args(request: TrainingRequest) -> list[str]:
@@ -71,7 +75,7 @@ def _trainer_container(request: TrainingRequest, defaults: BuildDefaults) -> dic
         "imagePullPolicy": defaults.image_pull_policy,
         "command": ["modelops"],
         "args": trainer_args(request),
-        "env": [{"name": PVC_ROOT_ENV, "value": defaults.pvc_root}],
+        "env": [{"name": PVC_ROOT_ENV, "value": defaults.pvc_root}, *storage_env(request.storage)],
         "resources": request.resources or defaults.resources,
         "securityContext": container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,

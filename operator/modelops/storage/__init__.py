@@ -28,6 +28,8 @@ SCHEMES: tuple[Scheme, ...] = ("pvc", "file", "http", "https", "s3")
 PVC_ROOT_ENV = "MODELOPS_PVC_ROOT"
 DEFAULT_PVC_ROOT = "/mnt/modelops"
 DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+#: ``true`` or ``false``: path-style S3 addressing (see ``storage.s3``; set by the operator too).
+S3_PATH_STYLE_ENV = "MODELOPS_S3_PATH_STYLE"
 
 #: S3 bucket names (AWS's rules, which MinIO, Ceph and SeaweedFS follow): 3-63 lower-case letters,
 #: digits, '.' and '-', starting and ending with a letter or digit, no '..', not an IPv4 address.

@@ -23,14 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelops.storage import StorageError, parse_uri
+from modelops.storage import S3_PATH_STYLE_ENV, StorageError, parse_uri
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
-PATH_STYLE_ENV = "MODELOPS_S3_PATH_STYLE"
+PATH_STYLE_ENV = S3_PATH_STYLE_ENV
 DEFAULT_REGION = "us-east-1"
 TIMEOUT_SECONDS = 60.0
 CHUNK_BYTES = 1 << 16
