@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
-import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -195,6 +197,18 @@ def test_missing_flags_are_a_usage_error(tmp_path: Path) -> None:
     assert "'x' is not an integer" in done.stderr
 
 
+def _read_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """Put the lines of ``stream`` on ``lines`` up to the "Staged" one ("" at its end).
+
+    It stops there, so ``communicate()`` is the only reader afterwards.
+    """
+    for line in stream:
+        lines.put(line)
+        if line.startswith("Staged "):
+            return
+    lines.put("")
+
+
 def start_paused_training(models: Path, output: Path) -> subprocess.Popen[str]:
     """Start a run that pauses between staging and rename, and wait until it got there."""
     process = subprocess.Popen(
@@ -205,26 +219,23 @@ def start_paused_training(models: Path, output: Path) -> subprocess.Popen[str]:
         env={**clean_env(), PAUSE_ENV: "60"},
     )
     assert process.stderr is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stderr, selectors.EVENT_READ)
-    deadline = time.monotonic() + 60
+    # A thread reads the lines: select() on the pipe would miss lines already in the text
+    # wrapper's buffer (two lines arriving in one read) and wait for the deadline.
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True)
+    reader.start()
     seen = []
     try:
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=1):
-                continue
-            line = process.stderr.readline()
+        while True:
+            line = lines.get(timeout=60)
             seen.append(line)
             if line.startswith("Staged ") or not line:
                 break
-        assert seen, "the trainer printed nothing"
         assert seen[-1].startswith("Staged "), "".join(seen)
     except BaseException:
         process.kill()
         process.wait()
         raise
-    finally:
-        selector.close()
     return process
 
 
