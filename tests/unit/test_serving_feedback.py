@@ -5,6 +5,8 @@ profile's output bins, and ``/feedback`` counted against the server's own predic
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -493,3 +495,23 @@ async def test_a_classifier_counts_feedback_by_its_classes_as_text(
     app: ServingApp = clients["classifier"].app  # type: ignore[attr-defined]
     assert app.metrics.feedback is not None
     assert app.metrics.feedback.classes == ("0", "1", "2")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+async def test_prediction_and_feedback_metrics_pass_promtool(
+    kind: str, models: dict[str, ModelCase], clients: dict[str, httpx.AsyncClient]
+) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian package prometheus) is not installed")
+    case, client = models[kind], clients[kind]
+    target = load_model_dir(case.path).metadata.target
+    rows = case.X[:20]
+    assert (await client.post("/v2/models/m/infer", json=v2_matrix(rows))).status_code == 200
+    body = with_truth(v2_matrix(rows), target, np.asarray(case.estimator.predict(rows)))
+    assert (await client.post("/v2/models/m/feedback", json=body)).status_code == 200
+    text = (await client.get("/metrics")).content
+    assert b"modelops_prediction_bin_total" in text
+    assert b"modelops_feedback_rows_total" in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
+    assert result.returncode == 0, result.stdout + result.stderr
