@@ -273,8 +273,14 @@ class DataPlane:
         counter = self.metrics.feedback
         if counter is None:
             return
+        predictions = np.asarray(predictions)
+        if predictions.ndim > 1 and predictions.shape[1:] != (1,):
+            raise InvalidInputError(
+                f"the model predicts {predictions.shape[1:]} values per row; feedback takes "
+                "models with one prediction per row"
+            )
         if counter.classes is not None:
-            predicted = self.class_index.indices(np.asarray(predictions).reshape(-1))
+            predicted = self.class_index.indices(predictions.reshape(-1))
             if (predicted < 0).any():
                 raise RuntimeError(
                     f"the model predicted a class outside its classes {list(counter.classes)}"

@@ -383,10 +383,14 @@ def with_output_entry(
 ) -> Profile:
     """``profile`` with its ``output`` entry: the model's predictions on the reference rows
     (class shares in ``classes`` order for a classifier, quantile bins for a regressor), what
-    the server counts served predictions against (prediction drift)."""
+    the server counts served predictions against (prediction drift). A model with several
+    predictions per row (multi-output) gets none."""
     from modelops.drift import build_output_profile
 
-    output = build_output_profile(np.asarray(predictions), target, classes=classes)
+    values = np.asarray(predictions)
+    if values.ndim == 2 and values.shape[1] != 1:
+        return profile  # several predictions per row (multi-output): no one output entry
+    output = build_output_profile(values, target, classes=classes)
     return replace(profile, output=output)
 
 
