@@ -515,3 +515,23 @@ async def test_prediction_and_feedback_metrics_pass_promtool(
     assert b"modelops_feedback_rows_total" in text
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_big_batches_predicted_in_a_worker_thread_are_counted_too(
+    models: dict[str, ModelCase], clients: dict[str, httpx.AsyncClient]
+) -> None:
+    case, client = models["regressor"], clients["regressor"]
+    rows = np.tile(case.X, (7, 1))[:3000]  # over THREAD_ROWS: the worker-thread path
+    assert (await client.post("/v2/models/m/infer", json=v2_matrix(rows))).status_code == 200
+    truth = np.linspace(0.0, 300.0, len(rows))
+    body = with_truth(v2_matrix(rows), "progression", truth)
+    response = await client.post("/v2/models/m/feedback", json=body)
+    assert response.status_code == 200, response.text
+    counts = await counts_of(client)
+    predicted = case.estimator.predict(rows)
+    profile = load_model_dir(case.path).profile
+    assert counts.predictions is not None
+    assert counts.predictions.tolist() == profile.output_bin_counts(predicted).tolist()
+    assert counts.feedback is not None
+    assert counts.feedback.rows == 3000
+    assert counts.feedback.abs_error == pytest.approx(np.abs(truth - predicted).sum())
