@@ -97,6 +97,9 @@ def register(subparsers: Any) -> None:
         _fraction,
         0.1,
     )
+    from modelops.training.governance_cli import add_train_options
+
+    add_train_options(train)
     train.set_defaults(func=run_train)
 
     package = subparsers.add_parser(
@@ -176,6 +179,7 @@ def run_train(args: argparse.Namespace) -> int:
     _configure_logging()
     _stop_cleanly_on_sigterm()
     try:
+        from modelops.training.governance_cli import card_context, fairness_settings
         from modelops.training.quality import QualityLimits
         from modelops.training.trainer import TrainConfig, train
 
@@ -197,6 +201,8 @@ def run_train(args: argparse.Namespace) -> int:
                 estimator=args.estimator,
                 test_size=args.test_size,
                 limits=limits,
+                fairness=fairness_settings(args),
+                card=card_context(args),
             )
         )
         code = EXIT_OK
