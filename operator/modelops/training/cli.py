@@ -132,6 +132,9 @@ def register(subparsers: Any) -> None:
         "--holdout-data", type=Path, help="CSV of rows held out from fitting, for metadata metrics"
     )
     package.add_argument("--name", help="what the model is called (recorded in metadata.json)")
+    from modelops.training.governance_cli import add_package_options
+
+    add_package_options(package)
     package.set_defaults(func=run_package)
 
     example = subparsers.add_parser(
@@ -264,6 +267,11 @@ def run_package(args: argparse.Namespace) -> int:
             target=args.target,
             data_uri=args.reference_data.absolute().as_uri(),
             data_sha256=sha256_file(args.reference_data),
+            sensitive=args.sensitive,
+            fairness_metric=args.fairness_metric,
+            fairness_min_group_rows=args.fairness_min_group_rows,
+            allow_sensitive_features=args.allow_sensitive_features,
+            time_column=args.time_column,
         )
     except TrainingError as exc:
         print(f"modelops package: error: {exc}", file=sys.stderr)
