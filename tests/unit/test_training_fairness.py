@@ -225,10 +225,8 @@ def test_the_result_stays_under_4_kib_with_many_groups_and_long_names() -> None:
             assert summary.small_groups[-1] == f"+{len(small) - kept} more"
         else:
             assert len(summary.small_groups) == len(small), name
-    assert any(
-        c.small_groups[-1:] == ["+1 more"] or (c.small_groups[-1:] or [""])[0].endswith(" more")
-        for c in parsed.fairness.columns.values()
-    )
+    counted = [c for c in parsed.fairness.columns.values() if c.small_groups]
+    assert any(c.small_groups[-1].endswith(" more") for c in counted)
     assert json.loads(text)["fairness"]["columns"]  # camelCase keys as the contract says
 
 
