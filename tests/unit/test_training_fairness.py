@@ -256,7 +256,6 @@ def test_a_short_document_is_not_cut() -> None:
             False,
             "needs a binary classifier",
         ),
-        (FairnessSettings(("s",), intersection=True), "classification", True, "two or more"),
         (FairnessSettings(("s", "s")), "classification", True, "named twice"),
     ],
 )
@@ -269,6 +268,12 @@ def test_bad_settings_are_refused(
 
 def test_accuracy_difference_works_for_many_classes() -> None:
     FairnessSettings(("s",), "accuracy_difference").check("classification", binary=False)
+
+
+def test_the_intersection_of_one_column_is_that_column() -> None:
+    FairnessSettings(("s",), intersection=True).check("classification", binary=True)
+    groups = fair.sensitive_groups({"s": np.array(["a", "b"], dtype=object)}, intersection=True)
+    assert list(groups) == ["s"]
 
 
 def test_sensitive_columns_must_be_data_and_not_features() -> None:

@@ -67,7 +67,7 @@ class FairnessSettings:
     metric: str | None = None
     """One of :data:`METRICS`; None: only the per-group table, no value in the result."""
     intersection: bool = False
-    """Also evaluate the intersection of all the columns (needs two or more)."""
+    """Also evaluate the intersection of all the columns (with one column there is none)."""
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
     allow_sensitive_features: bool = False
     """Whether a sensitive column may be a model feature (refused unless so)."""
@@ -89,8 +89,6 @@ class FairnessSettings:
             )
         if len(set(self.columns)) != len(self.columns):
             raise InvalidInputError(f"sensitive columns named twice: {list(self.columns)}")
-        if self.intersection and len(self.columns) < 2:
-            raise InvalidInputError("the fairness intersection needs two or more sensitive columns")
         if self.min_group_rows < 1:
             raise InvalidInputError("the fairness minimum group rows must be at least 1")
         if self.metric is not None and task != "classification":
@@ -225,10 +223,9 @@ def group_rates(
 
     frame = pd.DataFrame({"group": groups.astype(str)})
     if task == "regression":
-        truth = np.asarray(y_true, dtype=np.float64)
-        predicted = np.asarray(y_pred, dtype=np.float64)
-        frame["mae"] = np.abs(truth - predicted)
-        frame["meanPrediction"] = predicted
+        values = np.asarray(y_pred, dtype=np.float64)
+        frame["mae"] = np.abs(np.asarray(y_true, dtype=np.float64) - values)
+        frame["meanPrediction"] = values
         sums = frame.groupby("group", sort=True).mean()
         return {
             str(name): {m: _finite(row[m]) for m in ("mae", "meanPrediction")}
