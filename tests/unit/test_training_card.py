@@ -247,3 +247,10 @@ def test_time_ranges_are_read_as_iso_8601() -> None:
 
     with pytest.raises(DataError, match="time column 't' holds a value that is not"):
         time_range_of("t", ["2026-01-01", "yesterday"])
+
+
+def test_the_command_names_the_artifact_file() -> None:
+    from modelops.artifacts import CARD_FILE as ARTIFACT
+    from modelops.training.card_cli import CARD_FILE as COMMAND
+
+    assert COMMAND == ARTIFACT
