@@ -245,7 +245,7 @@ def test_time_ranges_are_read_as_iso_8601() -> None:
     assert time_range_of("t", ["", "na"]) == TimeRange("t", None, None)
     from modelops.training.errors import DataError
 
-    with pytest.raises(DataError, match="time column 't' holds a value that is not"):
+    with pytest.raises(DataError, match=r"^the time column 't' holds 'yesterday', which is not an"):
         time_range_of("t", ["2026-01-01", "yesterday"])
 
 
