@@ -133,7 +133,7 @@ def test_train_from_s3_data_to_s3_output_then_no_op_then_conflict(
     result = result_of(done)
     assert result.succeeded
     assert result.uri == f"{output}/v2"
-    files = [*sorted(MODEL_DIR_FILES), MARKER, "training.json"]
+    files = [*sorted(MODEL_DIR_FILES), MARKER, "training.json", "card.json", "card.md"]
     assert s3.keys(BUCKET, "train-once/") == sorted(f"train-once/v2/{n}" for n in files)
     loaded = load_from_s3(s3, result.uri, tmp_path / "fetched")
     assert loaded.metadata.version == "v2"
@@ -172,10 +172,14 @@ def test_package_to_s3(s3: S3Server, stored: Path, tmp_path: Path) -> None:
     done = modelops(s3, *args)
     assert done.returncode == 0, done.stderr
     assert s3.keys(BUCKET, "packaged/") == sorted(
-        f"packaged/v7/{n}" for n in (*MODEL_DIR_FILES, MARKER)
+        f"packaged/v7/{n}" for n in (*MODEL_DIR_FILES, MARKER, "card.json", "card.md")
     )
     loaded = load_from_s3(s3, output, tmp_path / "fetched")
     assert loaded.metadata.version == "v7"
+    card = modelops(s3, "card", output, "--format", "json")
+    assert card.returncode == 0, card.stderr
+    assert json.loads(card.stdout)["version"] == "v7"
+    assert json.loads(card.stdout)["madeBy"] == "modelops package"
     assert loaded.metadata.features == [str(c) for c in frame.columns if c != "target"]
 
     again = modelops(s3, *args)
@@ -341,3 +345,26 @@ def test_drift_report_reads_s3_uris(s3: S3Server, stored: Path) -> None:
     assert missing.returncode == 2
     assert missing.stderr.strip().startswith("modelops drift report: error: cannot read")
     assert "no such object" in missing.stderr
+
+
+def test_the_server_serves_the_card_of_a_model_on_s3(
+    s3: S3Server, stored: Path, tmp_path: Path
+) -> None:
+    output = f"s3://{BUCKET}/carded"
+    done = modelops(s3, *train_args(output))
+    assert done.returncode == 0, done.stderr
+    uri = result_of(done).uri
+    printed = modelops(s3, "card", uri, "--format", "json")
+    assert printed.returncode == 0, printed.stderr
+    with (
+        running_server(uri, tmp_path / "serve.log", name="iris", env=s3.env()) as server,
+        server.client() as client,
+    ):
+        card = client.get("/v2/models/iris/card")
+    assert card.status_code == 200, card.text
+    assert card.json() == json.loads(printed.stdout)
+    assert card.json()["madeBy"] == "modelops train"
+    with running_server(CHAMPION, tmp_path / "old.log", name="iris", env=s3.env()) as server:
+        with server.client() as client:
+            assert client.get("/v2/models/iris/card").status_code == 404  # an example: no card
+        assert "No model card fetched" in server.log()

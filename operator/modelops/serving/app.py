@@ -42,6 +42,7 @@ THREAD_ROWS = 2048
 
 INFER, READY, METADATA, PROFILE = "infer", "ready", "metadata", "profile"
 FEEDBACK = "feedback"
+CARD = "card"
 COUNTS = counts.SUFFIX
 
 
@@ -53,9 +54,15 @@ class ServingApp:
     """ASGI callable serving one :class:`DataPlane`."""
 
     def __init__(
-        self, dataplane: DataPlane, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+        self,
+        dataplane: DataPlane,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        card_json: bytes | None = None,
     ) -> None:
         self.dataplane = dataplane
+        self.card_json = card_json
+        """The model directory's ``card.json`` (None: it has none; the endpoint says so)."""
         self.metrics = dataplane.metrics
         self.max_request_bytes = max_request_bytes
         self.batcher = Batcher(dataplane)
@@ -72,6 +79,8 @@ class ServingApp:
             self.model_routes[base + "/" + COUNTS] = COUNTS
             # Not part of the V2 protocol: ground truth, an inference request plus the target.
             self.model_routes[base + "/" + FEEDBACK] = FEEDBACK
+            # Not part of the V2 protocol: the model card (card.json), see serving.card.
+            self.model_routes[base + "/" + CARD] = CARD
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +125,7 @@ class ServingApp:
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
             if len(rest) <= 1 and (
-                not rest or rest[0] in (READY, INFER, PROFILE, COUNTS, FEEDBACK)
+                not rest or rest[0] in (READY, INFER, PROFILE, COUNTS, FEEDBACK, CARD)
             ):
                 self.dataplane.check_model(name, version)  # raises ModelNotFoundError
         raise EndpointNotFoundError(f"no endpoint {path}")
@@ -131,6 +140,13 @@ class ServingApp:
             await _send(send, 200, dataplane.profile_json)
         elif route == COUNTS:
             await _send(send, 200, self.metrics.counts_document())
+        elif route == CARD:
+            if self.card_json is None:
+                raise EndpointNotFoundError(
+                    f"model {dataplane.name} version {dataplane.version} has no model card: its "
+                    "model directory holds no card.json (made before model cards, or by hand)"
+                )
+            await _send(send, 200, self.card_json)
         elif route == "server":
             await _send(send, 200, dataplane.server_metadata)
         elif route == "live":
