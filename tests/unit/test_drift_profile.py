@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from modelops.drift import FeatureProfile, Profile, ProfileError, build_profile
+from modelops.drift import (
+    FeatureProfile,
+    Profile,
+    ProfileError,
+    build_output_profile,
+    build_profile,
+)
 from modelops.drift.binning import SMALL_BATCH_ROWS
 
 
@@ -295,3 +301,114 @@ def test_windows_larger_than_one_chunk_count_every_row() -> None:
     expected = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
     assert counts[0, :-1].tolist() == expected.tolist()
     assert counts[0, -1] == (~np.isfinite(window)).sum()
+
+
+# ---------------------------------------------------------------- the output entry (#14)
+
+
+def test_classifier_output_entry_holds_class_shares_in_metadata_order() -> None:
+    predictions = np.array([2, 0, 2, 2, 1, 0, 2, 2])
+    output = build_output_profile(predictions, "species", classes=[2, 0, 1])
+    assert output.kind == "categorical"
+    assert output.name == "species"
+    assert output.categories == ("2", "0", "1")  # metadata order, not sorted
+    assert output.proportions == pytest.approx((5 / 8, 2 / 8, 1 / 8, 0.0, 0.0))
+    assert output.bin_labels == ("2", "0", "1", "unseen", "missing")
+
+
+def test_classifier_output_entry_of_text_labels_and_a_class_never_predicted() -> None:
+    output = build_output_profile(
+        np.array(["yes", "yes", "no"]), "churn", classes=["no", "yes", "maybe"]
+    )
+    assert output.categories == ("no", "yes", "maybe")
+    assert output.proportions == pytest.approx((1 / 3, 2 / 3, 0.0, 0.0, 0.0))
+
+
+def test_regressor_output_entry_is_the_numeric_feature_builder_on_predictions() -> None:
+    rng = np.random.default_rng(5)
+    predictions = rng.normal(10.0, 3.0, size=1000)
+    output = build_output_profile(predictions, "price", bins=8)
+    as_feature = build_profile(predictions.reshape(-1, 1), ["price"], bins=8).features[0]
+    assert output == as_feature
+    assert output.kind == "numeric"
+    assert output.n_bins == len(output.edges) + 2
+
+
+@pytest.mark.parametrize(
+    ("predictions", "options", "message"),
+    [
+        (np.array([]), {}, "no predictions"),
+        (np.zeros((3, 2)), {}, "1-D"),
+        (np.array([1.0, 2.0]), {"bins": 1}, "bins"),
+        (np.array([1, 2]), {"classes": []}, "at least one class"),
+        (np.array([1, 2]), {"classes": [1, "1"]}, "repeat"),
+        (np.array([1, 2]), {"classes": [None, 1]}, "no text form"),
+        (np.array(["a", "b"]), {}, "not a number"),
+    ],
+)
+def test_build_output_profile_rejects_bad_input(
+    predictions: np.ndarray, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ProfileError, match=message):
+        build_output_profile(predictions, "y", **options)  # type: ignore[arg-type]
+
+
+def test_profile_with_output_round_trips_and_one_without_still_loads() -> None:
+    rng = np.random.default_rng(6)
+    data = rng.normal(size=(200, 2))
+    base = build_profile(data, ["a", "b"])
+    output = build_output_profile(data[:, 0] * 2, "y")
+    profile = Profile(features=base.features, rows=base.rows, output=output)
+    text = profile.to_json()
+    assert json.loads(text)["output"] == output.to_dict()
+    loaded = Profile.from_json(text)
+    assert loaded == profile
+    assert loaded.output == output
+    assert loaded.to_json() == text
+    old = Profile.from_json(base.to_json())  # written before the output entry existed
+    assert old.output is None
+    assert "output" not in old.to_dict()
+
+
+def test_output_bin_counts_match_the_entry_binning() -> None:
+    classifier = build_output_profile(np.array(["a", "b", "b"]), "y", classes=["a", "b"])
+    base = build_profile(np.zeros((3, 1)), ["x"])
+    profile = Profile(features=base.features, rows=3, output=classifier)
+    counts = profile.output_bin_counts(np.array(["b", "b", "c", "a", ""], dtype=object))
+    assert counts.tolist() == [1, 2, 1, 1]  # a, b, unseen (c), missing ("")
+    regressor = build_output_profile(np.arange(100.0), "y", bins=4)
+    profile = Profile(features=base.features, rows=3, output=regressor)
+    values = np.array([-1.0, 30.0, 99.0, 1e9, np.nan])
+    expected = np.bincount(np.searchsorted(regressor.edges, values[:-1], side="right"), minlength=5)
+    expected[-1] += 1  # NaN: the missing bin
+    assert profile.output_bin_counts(values).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match="1-D"):
+        profile.output_bin_counts(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="no output entry"):
+        base.output_bin_counts(values)
+
+
+def document_with_output() -> dict[str, object]:
+    doc = valid_document()
+    doc["output"] = build_output_profile(np.array([0, 1, 1]), "label", classes=[0, 1]).to_dict()
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(output=[]), "output must be a JSON object"),
+        (lambda d: d["output"].pop("name"), "output needs a non-empty string 'name'"),
+        (lambda d: d["output"].update(kind="text"), "output has kind 'text'"),
+        (lambda d: d["output"].update(proportions=[0.5, 0.5]), "output needs 4 'proportions'"),
+        (lambda d: d["output"].update(proportions=[0.5, 0.4, 0, 0]), "output 'proportions'"),
+        (lambda d: d["output"].update(categories=["0", "0"]), "output has duplicate"),
+        (lambda d: d["output"].update(extra=1), r"output has unknown keys \['extra'\]"),
+    ],
+)
+def test_from_json_rejects_invalid_output_entries(change: object, message: str) -> None:
+    doc = document_with_output()
+    Profile.from_dict(json.loads(json.dumps(doc)))  # valid before the change
+    change(doc)  # type: ignore[operator]
+    with pytest.raises(ProfileError, match=message):
+        Profile.from_json(json.dumps(doc))

@@ -14,7 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.drift import build_profile
 from modelops.serving.app import ServingApp
-from modelops.serving.counts import CountsError, counts_path, decode_counts, encode_counts
+from modelops.serving.counts import (
+    CountsError,
+    Feedback,
+    counts_path,
+    decode_counts,
+    encode_counts,
+)
 from modelops.serving.loader import load_model_dir
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.server import build_app
@@ -45,12 +51,119 @@ def test_encoded_matrix_rows_are_cut_to_each_feature_s_bins() -> None:
 
 
 def test_unknown_keys_are_ignored_for_later_additions() -> None:
-    raw = orjson.dumps({**GOOD, "predictions": {"counts": [1, 2]}, "feedback": {}})
-    assert decode_counts(raw, "m").rows == 5
+    raw = orjson.dumps({**GOOD, "explanations": {"counts": [1, 2]}, "later": {}})
+    counts = decode_counts(raw, "m")
+    assert counts.rows == 5
+    assert counts.predictions is None
+    assert counts.feedback is None
 
 
 def _with(**changes: Any) -> bytes:
     return orjson.dumps({**GOOD, **changes})
+
+
+def _encode(**extra: Any) -> bytes:
+    matrix = np.array([[2, 3, 0], [5, 0, 0]], dtype=np.int64)
+    return encode_counts(
+        model="m",
+        version="v1",
+        start="abc",
+        rows=5,
+        names=["a", "b"],
+        n_bins=[3, 2],
+        counts=matrix,
+        **extra,
+    )
+
+
+def test_prediction_counts_and_classification_feedback_round_trip() -> None:
+    confusion = np.array([[3, 1], [0, 2]], dtype=np.int64)
+    feedback = Feedback(rows=6, classes=("no", "yes"), confusion=confusion)
+    raw = _encode(predictions=np.array([4, 1, 0, 0], dtype=np.int64), feedback=feedback)
+    document = orjson.loads(raw)
+    assert document["predictions"] == [4, 1, 0, 0]
+    assert document["feedback"] == {
+        "rows": 6,
+        "classes": ["no", "yes"],
+        "confusion": [[3, 1], [0, 2]],
+    }
+    counts = decode_counts(raw, "m")
+    assert counts.predictions is not None
+    assert counts.predictions.dtype == np.int64
+    assert counts.predictions.tolist() == [4, 1, 0, 0]
+    assert counts.feedback is not None
+    assert counts.feedback.task == "classification"
+    assert counts.feedback.rows == 6
+    assert counts.feedback.classes == ("no", "yes")
+    assert counts.feedback.confusion is not None
+    assert counts.feedback.confusion.tolist() == confusion.tolist()
+
+
+def test_regression_feedback_round_trips() -> None:
+    feedback = Feedback(rows=3, abs_error=1.5, squared_error=1.25, target=-2.0, target_squared=14.0)
+    raw = _encode(feedback=feedback)
+    document = orjson.loads(raw)
+    assert "predictions" not in document
+    assert document["feedback"] == {
+        "rows": 3,
+        "absError": 1.5,
+        "squaredError": 1.25,
+        "target": -2.0,
+        "targetSquared": 14.0,
+    }
+    decoded = decode_counts(raw, "m").feedback
+    assert decoded == feedback
+    assert decoded is not None
+    assert decoded.task == "regression"
+
+
+def test_keys_that_do_not_apply_are_absent() -> None:
+    document = orjson.loads(_encode())
+    assert set(document) == {"model", "version", "start", "rows", "features"}
+
+
+CLASSIFIED = {"rows": 3, "classes": ["a", "b"], "confusion": [[1, 1], [0, 1]]}
+REGRESSED = {"rows": 2, "absError": 1, "squaredError": 0.5, "target": -3, "targetSquared": 5}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_with(predictions={"counts": [1]}), "counts of predictions are not a list"),
+        (_with(predictions=[1, -1]), "counts of predictions are negative"),
+        (_with(predictions=[1.5]), "counts of predictions are not a list of integers"),
+        (_with(feedback=[]), "feedback is not a JSON object"),
+        (_with(feedback={}), "feedback rows is None, not a count"),
+        (_with(feedback={**CLASSIFIED, "rows": -1}), "feedback rows is -1"),
+        (_with(feedback={**CLASSIFIED, "classes": []}), "not a non-empty list"),
+        (_with(feedback={**CLASSIFIED, "classes": ["a", 1]}), "not a non-empty list"),
+        (_with(feedback={**CLASSIFIED, "classes": ["a", "a"]}), "repeat a label"),
+        (_with(feedback={**CLASSIFIED, "confusion": [[3, 0]]}), "does not have 2 rows"),
+        (_with(feedback={**CLASSIFIED, "confusion": [[1, 1, 0], [1]]}), "row 0 has 3 counts"),
+        (_with(feedback={**CLASSIFIED, "confusion": [[1, -1], [2, 1]]}), "row 0 are negative"),
+        (_with(feedback={**CLASSIFIED, "confusion": [[1, 1], [0, 2]]}), "adds up to 4, rows"),
+        (_with(feedback={**CLASSIFIED, "target": 1.0}), "both a confusion matrix and"),
+        (_with(feedback={**REGRESSED, "absError": "1"}), "absError is '1', not a number"),
+        (_with(feedback={**REGRESSED, "target": True}), "target is True, not a number"),
+        (_with(feedback={k: v for k, v in REGRESSED.items() if k != "target"}), "target is None"),
+        (_with(feedback={**REGRESSED, "squaredError": -0.5}), "squaredError is negative"),
+        (_with(feedback={**REGRESSED, "targetSquared": None}), "targetSquared is None"),
+        (
+            _with(feedback=REGRESSED).replace(b'"targetSquared":5', b'"targetSquared":1e999'),
+            "not JSON",
+        ),
+    ],
+)
+def test_malformed_predictions_and_feedback_are_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(CountsError, match=reason):
+        decode_counts(raw, "m")
+
+
+def test_a_negative_target_sum_is_valid() -> None:
+    feedback = decode_counts(_with(feedback=REGRESSED), "m").feedback
+    assert feedback == Feedback(
+        rows=2, abs_error=1.0, squared_error=0.5, target=-3.0, target_squared=5.0
+    )
 
 
 def _feature(counts: Any, name: Any = "a") -> bytes:

@@ -14,7 +14,13 @@ from modelops.drift.evaluate import (
     InsufficientSamplesError,
     compute_drift,
 )
-from modelops.drift.profile import FeatureProfile, Profile, ProfileError, build_profile
+from modelops.drift.profile import (
+    FeatureProfile,
+    Profile,
+    ProfileError,
+    build_output_profile,
+    build_profile,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -25,6 +31,7 @@ __all__ = [
     "InsufficientSamplesError",
     "Profile",
     "ProfileError",
+    "build_output_profile",
     "build_profile",
     "compute_drift",
 ]

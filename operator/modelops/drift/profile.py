@@ -8,6 +8,11 @@ compares with. Bin layout (the Prometheus ``bin`` label is the bin index):
   ever out of range), then bin ``k + 1`` for missing and non-finite values (NaN, +-inf, None);
 - categorical feature: one bin per category kept from the training data (profile order), then
   ``unseen`` (any other category), then ``missing`` (None, NaN, empty string).
+
+The optional ``output`` entry profiles the model's own predictions on the reference data in the
+same shape as a feature entry (named as the target): a classifier's classes as categories (in
+``metadata.json`` order, each with its share of the predictions), a regressor's predictions in
+quantile bins. The server counts served predictions into it: prediction drift.
 """
 
 from __future__ import annotations
@@ -101,15 +106,24 @@ def _fmt(value: float) -> str:
 
 @dataclass(frozen=True)
 class Profile:
-    """Reference profile of a model's training data: one :class:`FeatureProfile` per feature."""
+    """Reference profile of a model's training data: one :class:`FeatureProfile` per feature,
+    and optionally the profile of the model's predictions on that data (``output``)."""
 
     features: tuple[FeatureProfile, ...]
     rows: int
+    output: FeatureProfile | None = None
+    """The predictions' reference distribution (None for profiles written before it existed)."""
     _binner: Binner = field(init=False, repr=False, compare=False)
+    _output_binner: Binner | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_profile(self.features, self.rows)
         object.__setattr__(self, "_binner", Binner(self.features))
+        output_binner = None
+        if self.output is not None:
+            _check_feature(self.output, "output")
+            output_binner = Binner((self.output,))
+        object.__setattr__(self, "_output_binner", output_binner)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -144,13 +158,28 @@ class Profile:
         """
         return self._binner.bin_counts(X)
 
+    def output_bin_counts(self, predictions: Any) -> NDArray[np.int64]:
+        """Count predictions (one per row) into the output entry's bins: an int64 vector of
+        ``output.n_bins``. A class outside the output's categories counts as ``unseen``.
+        Raises ValueError when the profile has no output entry or ``predictions`` is not 1-D."""
+        if self._output_binner is None:
+            raise ValueError("the profile has no output entry")
+        values = np.asarray(predictions)
+        if values.ndim != 1:
+            raise ValueError(f"predictions must be 1-D (one per row), got shape {values.shape}")
+        counts: NDArray[np.int64] = self._output_binner.bin_counts(values.reshape(-1, 1))[0]
+        return counts
+
     def to_dict(self) -> dict[str, Any]:
-        """The ``profile.json`` document as plain data."""
-        return {
+        """The ``profile.json`` document as plain data (``output`` only when there is one)."""
+        doc: dict[str, Any] = {
             "version": PROFILE_VERSION,
             "rows": self.rows,
             "features": [feature.to_dict() for feature in self.features],
         }
+        if self.output is not None:
+            doc["output"] = self.output.to_dict()
+        return doc
 
     def to_json(self) -> str:
         """Stable ``profile.json`` text (key order fixed, floats written exactly)."""
@@ -211,6 +240,58 @@ def build_profile(
         for column, name in enumerate(names)
     )
     return Profile(features=features, rows=int(data.shape[0]))
+
+
+def build_output_profile(
+    predictions: Any,
+    name: str,
+    *,
+    classes: Sequence[Any] | None = None,
+    bins: int = 10,
+) -> FeatureProfile:
+    """The ``output`` entry of a profile from a model's predictions on its reference data.
+
+    With ``classes`` (a classifier's labels, in ``metadata.json`` order) the entry is categorical:
+    one category per class as text (so ``3`` and ``"3"`` are one class, as for features), each
+    with its share of the predictions; a prediction outside the classes counts as ``unseen``.
+    Without, the predictions are numbers and get ``bins`` quantile bins like a numeric feature.
+    """
+    if not name:
+        raise ProfileError("the output entry needs a name (the target)")
+    values = np.asarray(predictions)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ProfileError(f"predictions must be 1-D (one per row), got shape {values.shape}")
+    if values.size == 0:
+        raise ProfileError("there are no predictions to profile")
+    if classes is None:
+        if bins < 2 or bins > 1000:
+            raise ProfileError(f"bins must be between 2 and 1000, got {bins}")
+        return _numeric_feature(name, values, bins)
+    categories = []
+    for label in classes:
+        key = category_key(label)
+        if key is None:
+            raise ProfileError(f"class {label!r} has no text form (missing or not finite)")
+        categories.append(key)
+    if not categories:
+        raise ProfileError("a classifier's output entry needs at least one class")
+    if len(set(categories)) != len(categories):
+        raise ProfileError(f"classes {list(classes)} repeat a label")
+    layout = FeatureProfile(
+        name=name,
+        kind="categorical",
+        proportions=(1.0,) + (0.0,) * (len(categories) + 1),
+        categories=tuple(categories),
+    )
+    counts = Binner((layout,)).bin_counts(values.reshape(-1, 1))[0]
+    return FeatureProfile(
+        name=name,
+        kind="categorical",
+        proportions=_floats(counts / values.size),
+        categories=tuple(categories),
+    )
 
 
 def _numeric_feature(name: str, column: NDArray[Any], bins: int) -> FeatureProfile:
@@ -316,6 +397,7 @@ def _floats(values: NDArray[Any]) -> tuple[float, ...]:
 
 
 _TOP_KEYS = {"version", "rows", "features"}
+_OPTIONAL_TOP_KEYS = {"output"}
 _NUMERIC_KEYS = {"name", "kind", "edges", "centers", "mean", "std", "proportions"}
 _CATEGORICAL_KEYS = {"name", "kind", "categories", "proportions"}
 
@@ -323,7 +405,7 @@ _CATEGORICAL_KEYS = {"name", "kind", "categories", "proportions"}
 def _profile_from_dict(doc: Any) -> Profile:
     if not isinstance(doc, Mapping):
         raise ProfileError("profile must be a JSON object")
-    _exact_keys(doc, _TOP_KEYS, "profile")
+    _exact_keys(doc, _TOP_KEYS, "profile", optional=_OPTIONAL_TOP_KEYS)
     if doc["version"] != PROFILE_VERSION or isinstance(doc["version"], bool):
         raise ProfileError(
             f"unsupported profile version {doc['version']!r} (this build reads {PROFILE_VERSION})"
@@ -337,17 +419,24 @@ def _profile_from_dict(doc: Any) -> Profile:
     rows = doc["rows"]
     if not isinstance(rows, int) or isinstance(rows, bool):
         raise ProfileError("profile 'rows' must be an integer")
-    return Profile(features=features, rows=rows)
+    output = None
+    if "output" in doc:
+        output = _feature_from_dict(doc["output"], where="output")
+    return Profile(features=features, rows=rows, output=output)
 
 
-def _feature_from_dict(entry: Any, position: int) -> FeatureProfile:
-    where = f"feature #{position}"
+def _feature_from_dict(
+    entry: Any, position: int = 0, *, where: str | None = None
+) -> FeatureProfile:
+    """A feature entry (or the output entry, which has the same shape: ``where="output"``)."""
+    if where is None:
+        where = f"feature #{position}"
     if not isinstance(entry, Mapping):
         raise ProfileError(f"{where} must be a JSON object")
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{where} needs a non-empty string 'name'")
-    where = f"feature {name!r}"
+    where = "output" if where == "output" else f"feature {name!r}"
     kind = entry.get("kind")
     if kind == "numeric":
         _exact_keys(entry, _NUMERIC_KEYS, where)
@@ -374,9 +463,11 @@ def _feature_from_dict(entry: Any, position: int) -> FeatureProfile:
     raise ProfileError(f"{where} has kind {kind!r}; expected one of {list(KINDS)}")
 
 
-def _exact_keys(doc: Mapping[str, Any], expected: set[str], where: str) -> None:
+def _exact_keys(
+    doc: Mapping[str, Any], expected: set[str], where: str, *, optional: Collection[str] = ()
+) -> None:
     missing = sorted(expected - set(doc))
-    extra = sorted(set(doc) - expected)
+    extra = sorted(set(doc) - expected - set(optional))
     if missing:
         raise ProfileError(f"{where} is missing {missing}")
     if extra:
@@ -412,8 +503,10 @@ def _check_profile(features: tuple[FeatureProfile, ...], rows: int) -> None:
         _check_feature(feature)
 
 
-def _check_feature(feature: FeatureProfile) -> None:
-    where = f"feature {feature.name!r}"
+def _check_feature(feature: FeatureProfile, where: str | None = None) -> None:
+    if not feature.name:
+        raise ProfileError(f"{where or 'a feature'} needs a non-empty name")
+    where = where or f"feature {feature.name!r}"
     if feature.kind not in KINDS:
         raise ProfileError(f"{where} has kind {feature.kind!r}; expected one of {list(KINDS)}")
     proportions = np.asarray(feature.proportions, dtype=np.float64)
