@@ -13,7 +13,7 @@ import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 _MINUTE = r"[0-5]?[0-9]"
@@ -58,7 +58,9 @@ def check_time_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not a known time zone (IANA names, e.g. Europe/Berlin)") from None
+        raise ValueError(
+            f"{name!r} is not a known time zone (IANA names, e.g. Europe/Berlin)"
+        ) from None
     return name
 
 
