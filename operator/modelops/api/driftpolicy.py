@@ -517,8 +517,6 @@ class RetrainingStatus(StatusModel):
     RetrainingStarted (input drift), PredictionDrift, PerformanceDegraded or Scheduled."""
     message: str = ""
     """Details of the last decision."""
-    trigger: str = ""
-    """What started the Job: DriftFound, PredictionDrift, PerformanceDegraded or Scheduled."""
     uri: str = ""
     """Where the candidate model is."""
     metrics: dict[str, float] = {}

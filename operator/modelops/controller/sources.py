@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops.artifacts import PROFILE_FILE
+from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
 from modelops.controller import signals
 from modelops.controller.fanout import bounded_map
 from modelops.controller.window import SeriesKey
@@ -473,3 +473,24 @@ def fetch_profile(
     except (StorageError, SourceError, OSError) as exc:
         problems.append(str(exc))
     raise ProfileError("the model's profile is unavailable: " + "; ".join(problems[:3]))
+
+
+def fetch_holdout_metrics(model_uri: str, *, timeout: float) -> dict[str, float]:
+    """The holdout metrics in the model's ``metadata.json`` (the performance baseline), read
+    where the operator can read it (an http(s) URI, or a file:// or pvc:// path present in its
+    filesystem). SourceError says why not (e.g. object storage: the operator holds no
+    credentials)."""
+    try:
+        parsed = parse_uri(model_uri)
+        if parsed.is_object_store:
+            raise SourceError(f"{model_uri} is in object storage, which the operator does not read")
+        if parsed.is_http:
+            raw = http_get(join_uri(model_uri, METADATA_FILE), timeout)
+        else:
+            path = local_path(model_uri) / METADATA_FILE
+            if not path.is_file():
+                raise SourceError(f"{path} is not mounted in the operator")
+            raw = path.read_bytes()
+        return dict(ModelMetadata.model_validate_json(raw).metrics)
+    except (StorageError, OSError, ValueError) as exc:
+        raise SourceError(f"{METADATA_FILE} of {model_uri} is unreadable: {exc}") from None
