@@ -525,9 +525,10 @@ def judge_performance(
     performance = spec.performance
     assert performance is not None
     metric = performance.metric
-    classes: tuple[str, ...] | None = None
-    if metric in CLASSIFICATION_LIVE_METRICS:
-        classes = _classes(profile, window)
+    classifier = (profile.output is not None and profile.output.kind == "categorical") or any(
+        kind == signals.CONFUSION for kind, _ in window
+    )
+    classes = _classes(profile, window) if classifier else None
     feedback = signals.window_feedback(window, classes)
     samples = feedback.rows if feedback is not None else 0
     baseline = signals.holdout_baseline(metric, _holdout(run, md_spec.model.uri))

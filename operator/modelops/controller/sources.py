@@ -127,7 +127,9 @@ def parse_bin_counters(text: str, model: str) -> dict[str, dict[SeriesKey, float
     by_version: dict[str, dict[SeriesKey, float]] = {}
     try:
         for family in text_string_to_metric_families(text):
-            if family.name not in COUNTED_FAMILIES:
+            # A family without a TYPE line is "untyped" and keeps the _total in its name.
+            name = family.name.removesuffix("_total")
+            if name not in COUNTED_FAMILIES:
                 continue
             for sample in family.samples:
                 if not sample.name.endswith("_total"):
@@ -135,7 +137,7 @@ def parse_bin_counters(text: str, model: str) -> dict[str, dict[SeriesKey, float
                 labels = sample.labels
                 if labels.get("model") != model:
                     continue
-                key = _series_key(family.name, labels)
+                key = _series_key(name, labels)
                 if key is None:
                     continue
                 series = by_version.setdefault(labels.get("version", ""), {})
