@@ -163,6 +163,32 @@ def gauge(world: World, name: str, metric: str) -> float | None:
     )
 
 
+def flag(world: World, name: str) -> float | None:
+    return world.ctx.metrics.registry.get_sample_value(name, {"namespace": NS, "policy": POLICY})
+
+
+def test_deleting_the_policy_drops_its_new_gauges(world: World) -> None:
+    pods = SignalPods(world, OUTPUT_PROFILE)
+    world.policy(
+        performance={"metric": "accuracy", "minSamples": 100, "min": 0.5}, predictionDrift={}
+    )
+    world.tick()
+    window(world, pods, BALANCED, RIGHT)
+    assert flag(world, "modelops_performance_degraded") == 0
+    assert flag(world, "modelops_prediction_drift_detected") == 0
+    body = world.kube.get(driftpolicy.DRIFT_POLICIES, NS, POLICY)
+    driftpolicy.forget(world.ctx, body or {})
+    text = world.ctx.metrics.registry.collect()
+    names = {s.name for family in text for s in family.samples}
+    assert not names & {
+        "modelops_performance_value",
+        "modelops_performance_baseline",
+        "modelops_performance_degraded",
+        "modelops_prediction_drift_score",
+        "modelops_prediction_drift_detected",
+    }
+
+
 # ------------------------------------------------------------------------------ performance
 
 
@@ -190,6 +216,7 @@ def test_concept_drift_starts_one_retraining_with_reason_performance_degraded(
     assert status["consecutiveBreaches"] == 0
     assert gauge(world, "modelops_performance_value", "accuracy") == pytest.approx(0.9)
     assert gauge(world, "modelops_performance_baseline", "accuracy") == 0.9
+    assert flag(world, "modelops_performance_degraded") == 0
     world.take_events()
 
     status = window(world, pods, BALANCED, FLIPPED)  # inputs calm, labels flipped
@@ -202,6 +229,7 @@ def test_concept_drift_starts_one_retraining_with_reason_performance_degraded(
     assert "accuracy 0.1 is 0.8 worse than the holdout 0.9 (maxDrop 0.1)" in degraded["message"]
     assert [(e.type, e.reason) for e in world.take_events()] == [("Warning", "MetricDegraded")]
     assert world.jobs() == []
+    assert flag(world, "modelops_performance_degraded") == 1
 
     status = window(world, pods, BALANCED, FLIPPED)
     assert world.jobs() == [job_for("v1-r1")]
@@ -295,6 +323,7 @@ def test_prediction_drift_starts_one_retraining_with_its_reason(world: World) ->
     assert set(drift["scores"]) == {"psi", "chi2"}  # ks and wasserstein do not apply to classes
     assert world.condition_state("PredictionDrift") == ("True", "PredictionDriftFound")
     assert world.condition_state("DriftDetected") == ("False", "NoDrift")
+    assert flag(world, "modelops_prediction_drift_detected") == 1
     score = gauge(world, "modelops_prediction_drift_score", "psi")
     assert score == pytest.approx(drift["scores"]["psi"], abs=1e-6)
 

@@ -493,6 +493,9 @@ def judge_prediction_drift(
         breached_metrics=list(output.breached_metrics),
     )
     run.ctx.metrics.set_prediction_drift(run.namespace, run.name, md_name, output.scores)
+    run.ctx.metrics.prediction_drift_detected.labels(run.namespace, run.name).set(
+        1 if output.breached else 0
+    )
     if output.breached:
         run.condition_with_event(
             reasons.PREDICTION_DRIFT,
@@ -577,6 +580,9 @@ def judge_performance(
         maximum=performance.max,
     )
     message = f"{verdict.message} ({samples} feedback rows)"
+    run.ctx.metrics.performance_degraded.labels(run.namespace, run.name).set(
+        1 if verdict.degraded else 0
+    )
     if verdict.degraded:
         run.condition_with_event(
             reasons.PERFORMANCE_DEGRADED, "True", reasons.METRIC_DEGRADED, message, "Warning"

@@ -52,6 +52,19 @@ class OperatorMetrics:
             ["namespace", "policy", "model", "metric"],
             registry=self.registry,
         )
+        self.prediction_drift_detected = Gauge(
+            "modelops_prediction_drift_detected",
+            "1 when the policy's last evaluation found the served predictions drifted, else 0.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+        self.performance_degraded = Gauge(
+            "modelops_performance_degraded",
+            "1 when the policy's last judged live metric was degraded (maxDrop, min or max), "
+            "else 0.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
         self.retraining_jobs = Counter(
             "modelops_retraining_jobs",
             "Retraining Jobs by outcome (started, succeeded, failed).",
@@ -125,6 +138,8 @@ class OperatorMetrics:
                 self.prediction_drift_score,
                 self.performance_value,
                 self.performance_baseline,
+                self.prediction_drift_detected,
+                self.performance_degraded,
             ):
                 _remove_policy(gauge, namespace, policy)
         if not keep_detected:
