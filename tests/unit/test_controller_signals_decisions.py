@@ -484,3 +484,17 @@ def test_removing_the_schedule_clears_the_next_time(world: World) -> None:
     world.policy()
     world.clock.advance(timedelta(seconds=10).total_seconds())
     assert "nextScheduledTime" not in world.tick()
+
+
+def test_a_signal_taken_out_of_the_spec_leaves_nothing_behind(world: World) -> None:
+    pods = SignalPods(world, OUTPUT_PROFILE)
+    world.policy(performance={"metric": "accuracy", "min": 0.5}, predictionDrift={})
+    world.tick()
+    status = window(world, pods, BALANCED, RIGHT)
+    assert {"performance", "predictionDrift"} <= set(status)
+    assert world.condition("PerformanceDegraded") is not None
+    world.policy()
+    status = window(world, pods, BALANCED, RIGHT)
+    assert not {"performance", "predictionDrift"} & set(status)
+    assert world.condition("PerformanceDegraded") is None
+    assert world.condition("PredictionDrift") is None

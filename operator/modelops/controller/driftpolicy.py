@@ -358,8 +358,12 @@ def judge(
     }
     if spec.prediction_drift is not None:
         verdicts["PredictionDrift"] = judge_prediction_drift(run, spec, profile, window, md_name)
+    else:
+        _drop_signal(run, reasons.PREDICTION_DRIFT)
     if spec.performance is not None:
         verdicts["Performance"] = judge_performance(run, spec, profile, window, md_name, md_spec)
+    else:
+        _drop_signal(run, reasons.PERFORMANCE_DEGRADED)
     judged: dict[str, bool] = {}
     for signal in spec.trigger.signals:
         verdict = verdicts.get(signal)
@@ -371,6 +375,15 @@ def judge(
     run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if breached else 0
     cause = CAUSES[breached[0]] if breached else reasons.DRIFT_FOUND
     maybe_retrain(run, spec, version, md, md_spec, cause)
+
+
+def _drop_signal(run: Tick, condition_type: str) -> None:
+    """A signal the spec no longer configures leaves neither status nor condition behind."""
+    if condition_type == reasons.PREDICTION_DRIFT:
+        run.status.prediction_drift = None
+    else:
+        run.status.performance = None
+    run.status.conditions = [c for c in run.status.conditions if c.type != condition_type]
 
 
 def judge_input_drift(
