@@ -571,6 +571,31 @@ CASES = [
     ),
 ]
 
+#: Valid specs using #14's fields: every layer accepts them (here and on the real server).
+VALID_DRIFT_POLICIES = {
+    "all-signals": merged(
+        DRIFT_POLICY,
+        {
+            "performance": {"metric": "accuracy", "minSamples": 200, "maxDrop": 0.05, "min": 0.7},
+            "predictionDrift": {"metrics": [{"type": "psi", "threshold": 0.2}, {"type": "js"}]},
+            "trigger": {"signals": ["InputDrift", "PredictionDrift", "Performance"]},
+            "retraining": {"schedule": "0 3 * * 0", "timeZone": "Europe/Berlin"},
+        },
+    ),
+    "regression-bound": merged(DRIFT_POLICY, {"performance": {"metric": "rmse", "max": 12.5}}),
+    "macro-schedule": merged(DRIFT_POLICY, {"retraining": {"schedule": "@daily"}}),
+    "list-range-step-schedule": merged(
+        DRIFT_POLICY, {"retraining": {"schedule": "*/15 8-18 1,15 JAN-jun MON-fri"}}
+    ),
+    "performance-only": merged(
+        DRIFT_POLICY,
+        {
+            "performance": {"metric": "balanced_accuracy", "min": 0.6},
+            "trigger": {"signals": ["Performance"]},
+        },
+    ),
+}
+
 SPEC_TYPES: dict[str, type[BaseModel]] = {
     "ModelDeployment": ModelDeploymentSpec,
     "DriftPolicy": DriftPolicySpec,
@@ -615,3 +640,10 @@ def test_invalid_spec_is_rejected_with_the_field_and_the_reason(case: Case) -> N
         assert any(r.layer == layer and r.path == path and text in r.message for r in found), (
             f"expected {layer} at {path}: {text!r}; the CRD reported {found}"
         )
+
+
+@pytest.mark.parametrize("name", list(VALID_DRIFT_POLICIES))
+def test_the_new_fields_pass_every_layer_when_valid(name: str) -> None:
+    spec = VALID_DRIFT_POLICIES[name]
+    DriftPolicySpec.model_validate(spec)
+    assert rejections(crd_for("DriftPolicy"), resource("DriftPolicy", spec)) == []
