@@ -24,6 +24,8 @@ from test_controller_driftpolicy_decisions import (
     NS,
     POLICY,
     PROFILE,
+    PROMETHEUS,
+    START,
     World,
     job_for,
 )
@@ -498,3 +500,66 @@ def test_a_signal_taken_out_of_the_spec_leaves_nothing_behind(world: World) -> N
     assert not {"performance", "predictionDrift"} & set(status)
     assert world.condition("PerformanceDegraded") is None
     assert world.condition("PredictionDrift") is None
+
+
+class SignalPrometheus:
+    """Answers each instant query with the ``increase()`` vector of the counter it names."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        self.vectors: dict[str, list[tuple[dict[str, str], float]]] = {}
+
+    def answer(self, query: str) -> bytes:
+        self.queries.append(query)
+        metric = query.split("(increase(", 1)[1].split("{", 1)[0]
+        result = [
+            {
+                "metric": {"namespace": NS, "version": "v1", **labels},
+                "value": [START.timestamp(), repr(value)],
+            }
+            for labels, value in self.vectors.get(metric, [])
+        ]
+        document = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return json.dumps(document).encode()
+
+
+def test_the_prometheus_source_reads_the_prediction_and_feedback_counters(world: World) -> None:
+    SignalPods(world, OUTPUT_PROFILE)  # the profile, from the pods
+    prometheus = SignalPrometheus()
+    world.prometheus = prometheus  # type: ignore[assignment]
+    world.policy(
+        source={"type": "prometheus", "url": PROMETHEUS, "window": "5m"},
+        performance={"metric": "recall", "minSamples": 100, "min": 0.5},
+        predictionDrift={"metrics": [{"type": "psi", "threshold": 0.2}]},
+        trigger={"consecutiveEvaluations": 1, "signals": ["Performance"]},
+    )
+    prometheus.vectors = {
+        "modelops_feature_bin_total": [
+            ({"feature": "x", "bin": "0"}, 250.0),
+            ({"feature": "x", "bin": "1"}, 250.0),
+        ],
+        "modelops_prediction_bin_total": [({"bin": "a"}, 460.0), ({"bin": "b"}, 40.0)],
+        "modelops_feedback_rows_total": [({}, 500.0)],
+        "modelops_feedback_confusion_total": [
+            ({"actual": "a", "predicted": "a"}, 240.0),
+            ({"actual": "a", "predicted": "b"}, 10.0),
+            ({"actual": "b", "predicted": "a"}, 220.0),
+            ({"actual": "b", "predicted": "b"}, 30.0),
+        ],
+    }
+    status = world.tick()
+    assert [q.split("(increase(", 1)[1].split("{", 1)[0] for q in prometheus.queries] == [
+        "modelops_feature_bin_total",
+        "modelops_prediction_bin_total",
+        "modelops_feedback_rows_total",
+        "modelops_feedback_confusion_total",
+    ]
+    assert "sum by (namespace, version, actual, predicted)" in prometheus.queries[-1]
+    # recall of the positive class b: 30 of 250
+    assert status["performance"] == {"metric": "recall", "value": 0.12, "samples": 500}
+    assert status["predictionDrift"]["samples"] == 500
+    assert status["predictionDrift"]["breachedMetrics"] == ["psi"]
+    assert world.condition_state("PredictionDrift") == ("True", "PredictionDriftFound")
+    assert world.condition_state("PerformanceDegraded") == ("True", "MetricDegraded")
+    assert world.jobs() == [job_for("v1-r1")]
+    assert status["lastRetraining"]["reason"] == "PerformanceDegraded"
