@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +27,12 @@ from operator_support import (
     retraining_jobs,
     send_feedback,
     send_rows,
+    start_prometheus,
     start_serving,
     status_of,
     wait_baseline,
     wait_for_events,
+    wait_for_scrape,
 )
 from test_operator_driftpolicy import created_by_operator
 
@@ -224,3 +227,55 @@ async def test_concept_drift_retrains_once_with_reason_performance_degraded(
         await asyncio.sleep(12)
         assert len(await retraining_jobs(kube, "iris-concept")) == 1
         assert created_by_operator(testbed, started, "jobs") == [job["metadata"]["name"]]
+
+
+async def test_the_prometheus_source_judges_predictions_and_feedback(
+    testbed: Testbed, node: Any, kube: KubeClient, artifacts: Artifacts, tmp_path: Path
+) -> None:
+    rows, labels = labelled_rows(artifacts.root / "reference.csv")
+    flipped = [(label + 1) % 3 for label in labels]
+    async with RunningOperator(LOOP_SETTINGS, [kube.namespace]):
+        url = await start_serving(kube, artifacts)
+        target = url.removeprefix("http://")
+        prometheus = start_prometheus([target], tmp_path, labels={"namespace": kube.namespace})
+        try:
+            fed = 'sum(modelops_feedback_rows_total{model="iris"})'
+            before = await wait_for_scrape(prometheus.port, fed, at_least=0)
+            await send_rows(url, "iris", rows[:300])
+            await send_feedback(url, "iris", rows[:300], flipped[:300], "target")
+            await wait_for_scrape(prometheus.port, fed, at_least=before + 300)
+            policy = drift_policy(
+                artifacts,
+                name="iris-prom-signals",
+                source={
+                    "type": "prometheus",
+                    "url": f"http://127.0.0.1:{prometheus.port}",
+                    "window": "5m",
+                },
+                performance={"metric": "accuracy", "minSamples": 100, "maxDrop": 0.2},
+                predictionDrift={},
+                trigger={"consecutiveEvaluations": 1, "signals": ["Performance"]},
+                retraining={"enabled": False},
+            )
+            await kube.create("driftpolicies", policy)
+            judged = await kube.wait_for(
+                "driftpolicies",
+                "iris-prom-signals",
+                lambda p: (condition(p, "PerformanceDegraded") or {}).get("status") == "True",
+                timeout=30,
+            )
+            performance = status_of(judged)["performance"]
+            assert performance["samples"] >= 100  # increase() extrapolates: not exactly 300
+            assert performance["value"] < 0.2
+            assert performance["baseline"] == pytest.approx(0.9736842105263158)
+            predictions = status_of(judged)["predictionDrift"]
+            assert predictions["samples"] >= 100
+            assert set(predictions["scores"]) == {"psi", "js", "chi2"}
+            assert condition(judged, "PredictionDrift")["reason"] in {
+                "PredictionDriftFound",
+                "NoPredictionDrift",
+            }
+            assert condition(judged, "Retraining")["reason"] == "RetrainingDisabled"
+            assert await retraining_jobs(kube, "iris-prom-signals") == []
+        finally:
+            prometheus.stop()

@@ -563,3 +563,15 @@ def test_the_prometheus_source_reads_the_prediction_and_feedback_counters(world:
     assert world.condition_state("PerformanceDegraded") == ("True", "MetricDegraded")
     assert world.jobs() == [job_for("v1-r1")]
     assert status["lastRetraining"]["reason"] == "PerformanceDegraded"
+
+
+def test_a_scheduled_job_and_a_drift_breach_in_one_tick_make_one_job(world: World) -> None:
+    world.policy(retraining={"schedule": "*/5 * * * *"}, trigger={"consecutiveEvaluations": 1})
+    world.tick()
+    world.pods.serve((900, 100, 0))  # drifted: the trigger would start a Job too
+    world.clock.advance(300)
+    status = world.tick()
+    assert world.jobs() == [job_for("v1-r1")]
+    assert status["lastRetraining"]["reason"] == "Scheduled"
+    assert world.condition_state("DriftDetected") == ("True", "DriftFound")
+    assert status["consecutiveBreaches"] == 0

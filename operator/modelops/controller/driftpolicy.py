@@ -373,6 +373,9 @@ def judge(
         return
     breached = [s for s in CAUSES if judged.get(s)]
     run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if breached else 0
+    if run.started:  # the schedule started a Job this tick: a new run of breaches begins
+        run.status.consecutive_breaches = 0
+        return
     cause = CAUSES[breached[0]] if breached else reasons.DRIFT_FOUND
     maybe_retrain(run, spec, version, md, md_spec, cause)
 
