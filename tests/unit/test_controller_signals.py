@@ -312,7 +312,9 @@ def test_where_the_schedule_counts_from() -> None:
     now, created = T0, T0 - timedelta(days=2)
     last, seen = T0 - timedelta(hours=1), T0 + timedelta(minutes=5)
     assert trigger.schedule_since(last, seen, created, 5, now) == last
-    assert trigger.schedule_since(None, seen, created, 5, now) == seen - timedelta(seconds=1)
+    assert trigger.schedule_since(None, seen, created, 5, now) == now  # seen is still ahead
+    passed = T0 - timedelta(minutes=5)  # the operator was down when it came
+    assert trigger.schedule_since(None, passed, created, 5, now) == passed - timedelta(seconds=1)
     assert trigger.schedule_since(None, None, created, 1, now) == created
     assert trigger.schedule_since(None, None, created, 2, now) == now
 

@@ -575,3 +575,145 @@ def test_a_scheduled_job_and_a_drift_breach_in_one_tick_make_one_job(world: Worl
     assert status["lastRetraining"]["reason"] == "Scheduled"
     assert world.condition_state("DriftDetected") == ("True", "DriftFound")
     assert status["consecutiveBreaches"] == 0
+
+
+class RegressionPods:
+    """Pods of a regressor: predictions in the output's quantile bins, the regression sums."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.profile = Profile(
+            features=PROFILE.features,
+            rows=PROFILE.rows,
+            output=FeatureProfile(
+                name="price",
+                kind="numeric",
+                proportions=(0.5, 0.5, 0.0),
+                edges=(-10.0,),
+                centers=(-20.0, 0.0),
+                mean=-10.0,
+                std=10.0,
+            ),
+        )
+        self.sums = {"rows": 0, "absError": 0.0, "squaredError": 0.0, "target": 0.0}
+        self.sums["targetSquared"] = 0.0
+        world.pods.answer = self.answer  # type: ignore[method-assign]
+
+    def feedback(self, truth: list[float], predicted: list[float]) -> None:
+        self.world.pods.serve(CALM)
+        self.sums["rows"] += len(truth)
+        for y, p in zip(truth, predicted, strict=True):
+            self.sums["absError"] += abs(y - p)
+            self.sums["squaredError"] += (y - p) ** 2
+            self.sums["target"] += y
+            self.sums["targetSquared"] += y * y
+
+    def answer(self, address: str, path: str) -> bytes:
+        [pod] = self.world.pods.pods.values()
+        if path == f"/v2/models/{MODEL}/profile":
+            return self.profile.to_json().encode()
+        counts = [int(v) for v in pod.counters]
+        document = {
+            "model": MODEL,
+            "version": "v1",
+            "start": pod.start,
+            "rows": sum(counts),
+            "features": [{"name": "x", "counts": counts}],
+            "predictions": [500, 500, 0],
+            "feedback": {"rows": self.sums["rows"], **self.sums},
+        }
+        return json.dumps(document).encode()
+
+
+def test_a_regressor_is_judged_on_its_error_sums_with_negative_targets(world: World) -> None:
+    pods = RegressionPods(world)
+    world.policy(
+        performance={"metric": "rmse", "minSamples": 4, "max": 2.0},
+        trigger={"consecutiveEvaluations": 1, "signals": ["Performance"]},
+    )
+    world.tick()
+    pods.feedback([-30.0, -10.0, -20.0, -40.0], [-31.0, -9.0, -21.0, -39.0])
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    assert status["performance"] == {"metric": "rmse", "value": 1.0, "samples": 4}
+    assert world.condition_state("PerformanceDegraded") == ("False", "MetricHealthy")
+    pods.feedback([-30.0, -10.0, -20.0, -40.0], [-27.0, -13.0, -17.0, -43.0])
+    world.clock.advance(INTERVAL)
+    status = world.tick()  # the target sum fell: a window, not a restart
+    assert status["performance"]["value"] == 3.0
+    assert status["performance"]["samples"] == 4
+    assert status["lastRetraining"]["reason"] == "PerformanceDegraded"
+
+
+def test_an_r2_of_a_constant_target_is_undefined(world: World) -> None:
+    pods = RegressionPods(world)
+    world.policy(performance={"metric": "r2", "minSamples": 2, "min": 0.5})
+    world.tick()
+    pods.feedback([5.0, 5.0, 5.0], [4.0, 6.0, 5.0])
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    assert status["performance"] == {"metric": "r2", "samples": 3}
+    assert world.condition_state("PerformanceDegraded") == ("Unknown", "MetricUndefined")
+
+
+def test_too_few_predictions_judge_no_prediction_drift(world: World) -> None:
+    pods = SignalPods(world, OUTPUT_PROFILE)
+    world.policy(predictionDrift={})
+    world.tick()
+    status = window(world, pods, (50, 50, 0, 0), RIGHT)
+    assert status["predictionDrift"]["samples"] == 100
+    assert status["predictionDrift"]["scores"] == {}
+    assert world.condition_state("PredictionDrift") == ("Unknown", "InsufficientSamples")
+
+
+def test_a_scheduled_time_waits_for_a_missing_model_deployment(world: World) -> None:
+    scheduled_policy(world)
+    world.tick()
+    world.kube.delete(MODEL_DEPLOYMENTS, NS, MODEL)
+    world.clock.advance(300)
+    status = world.tick()
+    assert world.jobs() == []
+    assert "lastScheduledTime" not in status
+    assert status["nextScheduledTime"] == "2030-01-01T00:05:00Z"  # still due
+    assert world.condition_state("Retraining") == ("False", "ModelNotFound")
+    world.model_deployment()
+    world.clock.advance(5)
+    status = world.tick()  # the time is still due: it runs now, once
+    assert world.jobs() == [job_for("v1-r1")]
+    assert status["lastScheduledTime"] == "2030-01-01T00:05:00Z"
+
+
+def test_the_baseline_falls_back_to_the_promoted_candidates_metrics(world: World) -> None:
+    pods = SignalPods(world, OUTPUT_PROFILE)
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "maxDrop": 0.1})
+    world.kube.update_status(
+        driftpolicy.DRIFT_POLICIES,
+        NS,
+        POLICY,
+        {
+            "lastRetraining": {
+                "job": "j",
+                "candidateVersion": "v1",
+                "result": "Promoted",
+                "uri": "pvc://models/iris/v1",
+                "metrics": {"accuracy": 0.95},
+            }
+        },
+    )
+    world.tick()
+    status = window(world, pods, BALANCED, RIGHT)
+    assert status["performance"]["baseline"] == 0.95
+    assert world.condition_state("PerformanceDegraded") == ("False", "MetricHealthy")
+
+
+def test_a_schedule_changed_to_fire_sooner_is_not_held_back_by_the_old_next_time(
+    world: World,
+) -> None:
+    world.policy(retraining={"schedule": "0 3 * * *"})
+    assert world.tick()["nextScheduledTime"] == "2030-01-01T03:00:00Z"
+    world.policy(retraining={"schedule": "*/5 * * * *"})
+    world.clock.advance(60)
+    assert world.tick()["nextScheduledTime"] == "2030-01-01T00:05:00Z"
+    world.clock.advance(240)
+    world.tick()
+    assert world.jobs() == [job_for("v1-r1")]

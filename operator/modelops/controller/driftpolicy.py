@@ -669,7 +669,8 @@ def run_schedule(run: Tick, spec: DriftPolicySpec) -> None:
         except ValidationError:
             md_spec = None
     if md is None or md_spec is None:
-        # Not handled: the time stays due until the ModelDeployment is back (one catch-up).
+        # Not handled: the time stays due (and next) until the ModelDeployment is back.
+        run.status.next_scheduled_time = state.due
         run.condition_with_event(
             reasons.RETRAINING,
             "False",

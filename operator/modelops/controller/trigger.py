@@ -133,13 +133,14 @@ def schedule_since(
     now: datetime,
 ) -> datetime:
     """From when the schedule's times count: after the last handled one; else just before the
-    next time an earlier tick saw (written to status, so it survives a restart); else from the
-    policy's creation when its spec never changed (the schedule was there from the start, as a
-    CronJob counts); else from now (a schedule added later does not fire for the past)."""
+    next time an earlier tick saw (written to status, so it survives a restart; but not after
+    now, for a schedule changed to fire sooner); else from the policy's creation when its spec
+    never changed (the schedule was there from the start, as a CronJob counts); else from now
+    (a schedule added later does not fire for the past)."""
     if last_scheduled is not None:
         return last_scheduled
     if next_scheduled is not None:
-        return next_scheduled - timedelta(seconds=1)
+        return min(next_scheduled - timedelta(seconds=1), now)
     if created is not None and generation <= 1:
         return created
     return now
