@@ -412,3 +412,20 @@ def test_from_json_rejects_invalid_output_entries(change: object, message: str) 
     change(doc)  # type: ignore[operator]
     with pytest.raises(ProfileError, match=message):
         Profile.from_json(json.dumps(doc))
+
+
+def test_bin_labels_are_all_different() -> None:
+    close = FeatureProfile(
+        name="y",
+        kind="numeric",
+        proportions=(0.25, 0.25, 0.25, 0.25, 0.0),
+        edges=(1_000_000.1, 1_000_000.2, 1_000_000.3),
+        centers=(1e6, 1_000_000.15, 1_000_000.25, 1_000_000.4),
+    )
+    labels = close.bin_labels
+    assert len(set(labels)) == len(labels) == close.n_bins
+    assert labels[1] == "[1000000.1, 1000000.2)"
+    plain = build_output_profile(np.arange(100.0), "y", bins=4)
+    assert plain.bin_labels[0] == "< 24.75"  # six significant digits when they suffice
+    named = build_output_profile(np.array(["missing"]), "y", classes=["missing", "unseen", "ok"])
+    assert named.bin_labels == ("missing", "unseen", "ok", "(unseen)", "(missing)")

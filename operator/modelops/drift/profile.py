@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -75,16 +76,25 @@ class FeatureProfile:
 
     @property
     def bin_labels(self) -> tuple[str, ...]:
-        """Human-readable name of every bin, in bin order."""
+        """Human-readable name of every bin, in bin order, each one different (the ``bin`` label
+        of ``modelops_prediction_bin_total``): edges get as many digits as it takes to tell them
+        apart, and a category that is itself called ``unseen`` or ``missing`` pushes the special
+        bins' labels to ``(unseen)`` / ``(missing)``."""
         if self.kind == "categorical":
-            return (*self.categories, UNSEEN_LABEL, MISSING_LABEL)
+            special: list[str] = []
+            for label in (UNSEEN_LABEL, MISSING_LABEL):
+                while label in self.categories or label in special:
+                    label = f"({label})"
+                special.append(label)
+            return (*self.categories, *special)
         if not self.edges:
             return ("all", MISSING_LABEL)
-        inner = tuple(
-            f"[{_fmt(low)}, {_fmt(high)})"
-            for low, high in zip(self.edges[:-1], self.edges[1:], strict=True)
-        )
-        return (f"< {_fmt(self.edges[0])}", *inner, f">= {_fmt(self.edges[-1])}", MISSING_LABEL)
+        for digits in (6, 9, 12, 17):
+            texts = [f"{edge:.{digits}g}" for edge in self.edges]
+            if len(set(texts)) == len(texts):
+                break
+        inner = tuple(f"[{low}, {high})" for low, high in pairwise(texts))
+        return (f"< {texts[0]}", *inner, f">= {texts[-1]}", MISSING_LABEL)
 
     def to_dict(self) -> dict[str, Any]:
         """The feature's entry in ``profile.json``."""
@@ -98,10 +108,6 @@ class FeatureProfile:
             doc["categories"] = list(self.categories)
         doc["proportions"] = list(self.proportions)
         return doc
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.6g}"
 
 
 @dataclass(frozen=True)
