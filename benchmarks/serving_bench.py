@@ -75,6 +75,7 @@ def write_model(directory: Path) -> np.ndarray:
     from modelops.artifacts import METADATA_FILE, PROFILE_FILE, UNSAFE_MODEL_FILE, ModelMetadata
     from modelops.drift import build_profile
     from modelops.serving.loader import save_model
+    from modelops.training.trainer import with_output_entry
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(5000, N_FEATURES))
@@ -83,7 +84,9 @@ def write_model(directory: Path) -> np.ndarray:
     features = [f"f{i}" for i in range(N_FEATURES)]
     save_model(estimator, directory)
     joblib.dump(estimator, directory / UNSAFE_MODEL_FILE)
-    (directory / PROFILE_FILE).write_text(build_profile(X, features).to_json())
+    # As the trainer writes it: with the output entry, so served predictions are counted too.
+    profile = with_output_entry(build_profile(X, features), estimator.predict(X), "y", [0, 1])
+    (directory / PROFILE_FILE).write_text(profile.to_json())
     metadata = ModelMetadata(
         version="v1",
         created=datetime.now(UTC),

@@ -1,8 +1,10 @@
 """Model directories and server processes for the model-server tests (unit and integration).
 
 Models are fitted here on scikit-learn's bundled datasets or generated data, written with the
-server's own ``save_model``, a profile from ``modelops.drift.build_profile`` and a
-``metadata.json`` (``artifacts.ModelMetadata``), exactly the layout the trainer publishes.
+server's own ``save_model``, a profile from ``modelops.drift.build_profile`` with the output entry
+of the model's predictions (as the trainer writes it; ``output=False`` leaves it out, as profiles
+written before it existed) and a ``metadata.json`` (``artifacts.ModelMetadata``), exactly the
+layout the trainer publishes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import orjson
 from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
 from modelops.drift import build_profile
 from modelops.serving.loader import save_model
+from modelops.training.trainer import with_output_entry
 
 KINDS = ("classifier", "regressor", "forest", "categorical")
 
@@ -47,7 +50,7 @@ class ModelCase:
         return self.path.resolve().as_uri()
 
 
-def make_model_dir(root: Path, kind: str, *, version: str = "v1") -> ModelCase:
+def make_model_dir(root: Path, kind: str, *, version: str = "v1", output: bool = True) -> ModelCase:
     """Fit a small model of ``kind`` and publish it as a model directory under ``root``."""
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_diabetes, load_iris
@@ -95,8 +98,11 @@ def make_model_dir(root: Path, kind: str, *, version: str = "v1") -> ModelCase:
     path = root / f"{kind}-{version}"
     save_model(estimator, path)
     profile = build_profile(X, features, categorical=categorical)
-    (path / PROFILE_FILE).write_text(profile.to_json())
     classes = getattr(estimator, "classes_", None)
+    if output:
+        labels = None if classes is None else np.asarray(classes).tolist()
+        profile = with_output_entry(profile, estimator.predict(X), target, labels)
+    (path / PROFILE_FILE).write_text(profile.to_json())
     metadata = ModelMetadata(
         version=version,
         created=datetime.now(UTC),

@@ -63,6 +63,35 @@ def test_package_writes_a_directory_the_server_loads(fitted: Any, tmp_path: Path
     }
 
 
+def test_package_profiles_the_model_s_predictions_on_the_reference(
+    fitted: Any, tmp_path: Path
+) -> None:
+    modelops.package(
+        fitted, REFERENCE[MIXED.columns], REFERENCE["churn"], version="v1", output=tmp_path / "m"
+    )
+    loaded = load_model_dir(tmp_path / "m")
+    output = loaded.profile.output
+    assert output is not None
+    predicted = np.asarray(fitted.predict(REFERENCE[MIXED.columns]))
+    classes = [str(label) for label in loaded.metadata.classes or []]
+    assert (output.name, output.kind, output.categories) == ("churn", "categorical", tuple(classes))
+    shares = [np.mean(predicted.astype(str) == label) for label in classes]
+    assert output.proportions == pytest.approx([*shares, 0.0, 0.0])
+
+
+def test_package_of_a_regressor_bins_its_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + rng.normal(scale=0.1, size=400)
+    model = LinearRegression().fit(x, y)
+    modelops.package(model, x, y, version="v1", output=tmp_path / "r", target="price")
+    profile = load_model_dir(tmp_path / "r").profile
+    assert profile.output is not None
+    assert (profile.output.name, profile.output.kind) == ("price", "numeric")
+    counts = profile.output_bin_counts(model.predict(x))
+    assert counts / 400 == pytest.approx(profile.output.proportions)
+
+
 def test_categorical_override_profiles_a_numeric_code_as_categories(tmp_path: Path) -> None:
     frame = REFERENCE.assign(region=REFERENCE["age"] % 4)
     model = LogisticRegression().fit(frame[["income", "region"]], frame["churn"])

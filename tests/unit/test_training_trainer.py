@@ -113,6 +113,21 @@ def test_the_model_directory_describes_itself(champion: Path, fresh: Path, tmp_p
     profile = Profile.from_json((tmp_path / "v2" / "profile.json").read_text())
     assert profile.rows == 225  # the training split: 75% of 300 rows
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v2"]
+    # The output entry: the class shares of the model's predictions on the training split.
+    table = read_csv(fresh, numeric=meta.features, text=["target"])
+    x = feature_matrix(table, meta.features)
+    y = target_column(table, "target", "classification").values
+    train_rows = split_holdout(x, y, "classification", seed=7).x_train
+    predicted = loaded.estimator.predict(train_rows)
+    output = profile.output
+    assert output is not None
+    assert (output.name, output.kind, output.categories) == (
+        "target",
+        "categorical",
+        ("0", "1", "2"),
+    )
+    shares = [np.mean(predicted == label) for label in (0, 1, 2)]
+    assert output.proportions == pytest.approx([*shares, 0.0, 0.0])
 
 
 def test_a_second_run_is_a_no_op_with_the_same_result(
@@ -254,6 +269,15 @@ def test_regression_end_to_end(tmp_path: Path) -> None:
     y = target_column(table, "target", "regression").values
     holdout = split_holdout(x, y, "regression", seed=7)
     assert result.metrics["r2"] == r2_score(holdout.y_test, new.estimator.predict(holdout.x_test))
+    # The output entry: quantile bins of the predictions on the training split.
+    output = new.profile.output
+    assert output is not None
+    assert (output.name, output.kind) == ("target", "numeric")
+    predicted = new.estimator.predict(holdout.x_train)
+    counts = new.profile.output_bin_counts(predicted)
+    assert counts.sum() == len(holdout.x_train) == new.profile.rows
+    assert counts / counts.sum() == pytest.approx(output.proportions)
+    assert output.mean == pytest.approx(float(np.mean(predicted)))
 
 
 def test_the_result_json_parses_and_fits_a_termination_message(

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelops.serving import counts
 from modelops.serving.batching import Batcher
-from modelops.serving.dataplane import DataPlane, http_status, log_server_error
+from modelops.serving.dataplane import PREDICT, DataPlane, http_status, log_server_error
 from modelops.serving.errors import (
     EndpointNotFoundError,
     InvalidInputError,
@@ -41,6 +41,7 @@ INFERENCE_HEADER = b"inference-header-content-length"
 THREAD_ROWS = 2048
 
 INFER, READY, METADATA, PROFILE = "infer", "ready", "metadata", "profile"
+FEEDBACK = "feedback"
 COUNTS = counts.SUFFIX
 
 
@@ -69,6 +70,8 @@ class ServingApp:
             self.model_routes[base + "/profile"] = PROFILE
             # Not part of the V2 protocol: the bin counts of /metrics as JSON, for the operator.
             self.model_routes[base + "/" + COUNTS] = COUNTS
+            # Not part of the V2 protocol: ground truth, an inference request plus the target.
+            self.model_routes[base + "/" + FEEDBACK] = FEEDBACK
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,11 +82,14 @@ class ServingApp:
         if route == INFER and method == "POST":
             await self._infer(scope, receive, send)
             return
+        if route == FEEDBACK and method == "POST":
+            await self._feedback(scope, receive, send)
+            return
         started = time.perf_counter()
         try:
             if route is None:
                 route = self._parse_route(path)
-            if route == INFER:  # POST was served above
+            if route in (INFER, FEEDBACK):  # POST was served above
                 raise MethodNotAllowedError(f"{path} takes POST", ("POST",))
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowedError(f"{path} takes GET", ("GET", "HEAD"))
@@ -109,7 +115,9 @@ class ServingApp:
             version = None
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
-            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE, COUNTS)):
+            if len(rest) <= 1 and (
+                not rest or rest[0] in (READY, INFER, PROFILE, COUNTS, FEEDBACK)
+            ):
                 self.dataplane.check_model(name, version)  # raises ModelNotFoundError
         raise EndpointNotFoundError(f"no endpoint {path}")
 
@@ -146,7 +154,7 @@ class ServingApp:
             if prepared.features.shape[0] > THREAD_ROWS:
                 loop = asyncio.get_running_loop()
                 arrays = await loop.run_in_executor(None, dataplane.predict_in_thread, prepared)
-                dataplane.count(prepared.features)
+                dataplane.count(prepared.features, prepared.outputs, arrays)
             else:
                 arrays = await self.batcher.predict(prepared)
             response, response_header_length = dataplane.encode_parts(prepared, arrays)
@@ -164,6 +172,30 @@ class ServingApp:
             extra = [(INFERENCE_HEADER, str(response_header_length).encode())]
             await _send(send, 200, response, BINARY_HEADERS, extra)
         self.metrics.observe_request(200, time.perf_counter() - started)
+
+    async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Ground truth: predict the rows (big batches in a worker thread, never through the
+        batcher, whose rows are inference traffic) and count them against the truth."""
+        dataplane = self.dataplane
+        try:
+            body, header_length = await self._read_body(scope, receive)
+            prepared = dataplane.prepare_feedback(parse_infer_request(body, header_length))
+            if prepared.features.shape[0] > THREAD_ROWS:
+                loop = asyncio.get_running_loop()
+                (predictions,) = await loop.run_in_executor(
+                    None, dataplane.predict_rows_in_thread, prepared.features, (PREDICT,)
+                )
+            else:
+                (predictions,) = dataplane.predict_arrays(prepared.features, (PREDICT,))
+            dataplane.count_feedback(prepared, predictions)
+            response = dataplane.feedback_response(prepared)
+        except ClientDisconnectedError:
+            return
+        except Exception as exc:
+            log_server_error(exc, scope["path"])
+            await _send_error(send, exc)
+            return
+        await _send(send, 200, response)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
         """The request body (at most ``max_request_bytes``, binary data included) and the

@@ -87,7 +87,7 @@ class Batcher:
             for item in batch:  # find the request(s) the model refuses
                 self._predict_one(item)
             return
-        dataplane.count(features)
+        dataplane.count(features, outputs, arrays)
         start = 0
         for prepared, future in batch:
             stop = start + prepared.features.shape[0]
@@ -101,5 +101,5 @@ class Batcher:
         except Exception as exc:
             future.set_exception(exc)
             return
-        self.dataplane.count(prepared.features)
+        self.dataplane.count(prepared.features, prepared.outputs, arrays)
         future.set_result(arrays)

@@ -15,10 +15,13 @@ features, object matrices) goes to ``Profile.bin_counts`` itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from modelops.drift import Profile
+from modelops.drift.binning import category_key
 
 #: Rows compared per chunk. A partial chunk is padded with NaN to the full width: numpy compares a
 #: ``[features, edges, rows]`` broadcast with its fast inner loop only from ~3000 rows on (measured
@@ -190,3 +193,165 @@ def _count_true(flags: np.ndarray) -> np.ndarray:
     lanes = sums.view(np.uint8).reshape(*flags.shape[:-1], -1)
     counted: np.ndarray = lanes.sum(axis=-1, dtype=np.int64)
     return counted
+
+
+class ClassIndex:
+    """Class labels (as text, e.g. the output entry's categories) -> their index, vectorised.
+
+    Labels arrive as the estimator returns them (integers, text) or as a client sends them: an
+    integer or text array is matched with one ``searchsorted``; anything else goes value by value
+    through ``category_key`` (so ``3``, ``3.0`` and ``"3"`` are one class, as for features).
+    Unknown labels get :data:`UNKNOWN`, missing ones (None, NaN, empty text) :data:`MISSING`.
+    """
+
+    UNKNOWN = -1
+    MISSING = -2
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = tuple(classes)
+        self.lookup = {label: index for index, label in enumerate(self.classes)}
+        text = np.array(self.classes, dtype=np.str_)
+        self.text_order = np.argsort(text, kind="stable")
+        self.text_sorted = text[self.text_order]
+        integral = [(int(c), i) for i, c in enumerate(self.classes) if _integer_text(c)]
+        ints = np.array([value for value, _ in integral], dtype=np.int64)
+        int_order = np.argsort(ints, kind="stable")
+        self.int_sorted = ints[int_order]
+        self.int_index = np.array([index for _, index in integral], dtype=np.intp)[int_order]
+
+    def indices(self, labels: np.ndarray) -> np.ndarray:
+        """The class index of every label (1-D), or UNKNOWN / MISSING."""
+        kind = labels.dtype.kind
+        if kind in "iu" and labels.size:
+            if kind == "u" and labels.max() > np.iinfo(np.int64).max:
+                return self._one_by_one(labels)
+            return _search(self.int_sorted, self.int_index, labels.astype(np.int64, copy=False))
+        if kind == "U":
+            found = _search(self.text_sorted, self.text_order, labels)
+            found[labels == ""] = self.MISSING
+            return found
+        return self._one_by_one(labels)
+
+    def _one_by_one(self, labels: np.ndarray) -> np.ndarray:
+        indices = np.empty(labels.shape[0], dtype=np.intp)
+        for row, value in enumerate(labels.tolist()):
+            key = category_key(value)
+            indices[row] = self.MISSING if key is None else self.lookup.get(key, self.UNKNOWN)
+        return indices
+
+
+def _integer_text(label: str) -> bool:
+    try:
+        return str(int(label)) == label
+    except ValueError:
+        return False
+
+
+def _search(ordered: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``index`` of each value's position in ``ordered``, UNKNOWN where it is not there."""
+    if ordered.size == 0:
+        return np.full(values.shape[0], ClassIndex.UNKNOWN, dtype=np.intp)
+    position = np.minimum(np.searchsorted(ordered, values), ordered.size - 1)
+    found = ordered[position] == values
+    return np.where(found, index[position], ClassIndex.UNKNOWN).astype(np.intp, copy=False)
+
+
+class PredictionCounter:
+    """Served predictions counted into the bins of the profile's ``output`` entry, in bulk.
+
+    A regressor's predictions go through a one-feature :class:`BinCounter` (the numeric bulk
+    binner); a classifier's are class labels, matched to the output's categories by
+    :class:`ClassIndex` (a label outside them counts as ``unseen``). When a request asked only for
+    ``predict_proba``, its predictions are the classes of highest probability
+    (:meth:`add_class_indices`, indices into the estimator's ``classes_``): what ``predict``
+    returns for scikit-learn's probabilistic classifiers, without a second model call.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        estimator_classes: Sequence[Any] | None = None,
+        *,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> None:
+        output = profile.output
+        if output is None:
+            raise ValueError("PredictionCounter needs a profile with an output entry")
+        self.output = output
+        self.chunk_rows = chunk_rows
+        self.n_bins = output.n_bins
+        self.binned = np.zeros(self.n_bins, dtype=np.int64)
+        self.pending_labels: list[np.ndarray] = []
+        self.pending_indices: list[np.ndarray] = []
+        self.pending_classified = 0
+        self.numeric: BinCounter | None = None
+        self.class_index: ClassIndex | None = None
+        if output.kind == "numeric":
+            alone = Profile(features=(output,), rows=profile.rows)
+            self.numeric = BinCounter(alone, chunk_rows=chunk_rows)
+            return
+        self.class_index = ClassIndex(output.categories)
+        # The bin of each of the estimator's classes (the columns of predict_proba).
+        classes = np.asarray([] if estimator_classes is None else list(estimator_classes))
+        self.class_bins = self._bins(self.class_index.indices(classes))
+
+    @property
+    def pending_rows(self) -> int:
+        """Predictions added but not binned yet."""
+        return self.pending_classified if self.numeric is None else self.numeric.pending_rows
+
+    def add(self, predictions: np.ndarray) -> None:
+        """Count one batch of predictions (1-D; kept until binned, so it must not change)."""
+        if self.numeric is not None:
+            self.numeric.add(predictions.reshape(-1, 1))
+            return
+        self.pending_labels.append(predictions)
+        self._pending(predictions.shape[0])
+
+    def add_class_indices(self, indices: np.ndarray) -> None:
+        """Count predictions given as indices into the estimator's classes (proba argmax)."""
+        if self.numeric is not None:
+            raise ValueError("class indices are a classifier's predictions")
+        self.pending_indices.append(indices)
+        self._pending(indices.shape[0])
+
+    def bin_whole_chunks(self) -> None:
+        """Bin pending predictions once a chunk's worth has gathered."""
+        if self.numeric is not None:
+            self.numeric.bin_whole_chunks()
+        elif self.pending_classified >= self.chunk_rows:
+            self._bin()
+
+    def counts(self) -> np.ndarray:
+        """Counts of every prediction added so far, one per bin of the output entry."""
+        if self.numeric is not None:
+            counted: np.ndarray = self.numeric.counts()[0, : self.n_bins]
+            return counted
+        if self.pending_classified:
+            self._bin()
+        return self.binned
+
+    def _pending(self, rows: int) -> None:
+        self.pending_classified += rows
+        if self.pending_classified >= self.chunk_rows * MAX_PENDING_CHUNKS:
+            self._bin()
+
+    def _bin(self) -> None:
+        class_index = self.class_index
+        if class_index is None:  # a numeric output: its BinCounter holds the pending rows
+            return
+        if self.pending_labels:
+            labels = np.concatenate(self.pending_labels)
+            bins = self._bins(class_index.indices(labels))
+            self.binned += np.bincount(bins, minlength=self.n_bins)
+        if self.pending_indices:
+            indices = np.concatenate(self.pending_indices)
+            self.binned += np.bincount(self.class_bins[indices], minlength=self.n_bins)
+        self.pending_labels, self.pending_indices, self.pending_classified = [], [], 0
+
+    def _bins(self, indices: np.ndarray) -> np.ndarray:
+        """Class indices -> output bins: UNKNOWN to ``unseen``, MISSING to ``missing``."""
+        unseen = self.n_bins - 2
+        return np.where(
+            indices >= 0, indices, np.where(indices == ClassIndex.UNKNOWN, unseen, unseen + 1)
+        )

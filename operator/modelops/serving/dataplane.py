@@ -21,6 +21,7 @@ import sklearn
 
 from modelops import __version__
 from modelops.frames import feed_for
+from modelops.serving.binning import ClassIndex
 from modelops.serving.compiled import Function, Predictor, sklearn_predictor
 from modelops.serving.errors import (
     EndpointNotFoundError,
@@ -30,6 +31,7 @@ from modelops.serving.errors import (
     RequestTooLargeError,
     ServingError,
 )
+from modelops.serving.feedback import split_feedback, truth_classes, truth_values
 from modelops.serving.loader import LoadedModel
 from modelops.serving.metrics import ServingMetrics
 from modelops.serving.protocol import (
@@ -72,6 +74,15 @@ def http_status(exc: BaseException) -> int:
 
 
 @dataclass(slots=True)
+class PreparedFeedback:
+    """A validated feedback request: the feature matrix and the truth (class indices into the
+    model's classes for a classifier, float64 values for a regressor)."""
+
+    features: np.ndarray
+    truth: np.ndarray
+
+
+@dataclass(slots=True)
 class Prepared:
     """A parsed, validated request ready for the estimator (not frozen: cheaper to create)."""
 
@@ -110,6 +121,9 @@ class DataPlane:
         if self.predictor.predict_proba is not None:
             self.methods[PREDICT_PROBA] = self.predictor.predict_proba
         self.has_proba = PREDICT_PROBA in self.methods
+        # A classifier's labels as text: the confusion matrix's axes and the truth's classes.
+        feedback = metrics.feedback
+        self.class_index = ClassIndex(feedback.classes if feedback and feedback.classes else ())
         own = sklearn_predictor(self.estimator, feed_for(meta.features, meta.feature_dtypes))
         self.checked_methods: dict[str, Function] = {PREDICT: own.predict}
         if own.predict_proba is not None:
@@ -208,12 +222,90 @@ class DataPlane:
 
     def predict_in_thread(self, prepared: Prepared) -> list[np.ndarray]:
         """:meth:`predict_arrays` for a worker thread (scikit-learn's config is per thread)."""
-        with sklearn.config_context(assume_finite=True):
-            return self.predict_arrays(prepared.features, prepared.outputs)
+        return self.predict_rows_in_thread(prepared.features, prepared.outputs)
 
-    def count(self, features: np.ndarray) -> None:
-        """Count served rows into the metrics: rows, and every value into its profile bin."""
-        self.metrics.observe_rows(features)
+    def predict_rows_in_thread(
+        self, features: np.ndarray, outputs: tuple[str, ...]
+    ) -> list[np.ndarray]:
+        """:meth:`predict_arrays` for a worker thread (scikit-learn's config is per thread)."""
+        with sklearn.config_context(assume_finite=True):
+            return self.predict_arrays(features, outputs)
+
+    def count(
+        self, features: np.ndarray, outputs: tuple[str, ...], arrays: list[np.ndarray]
+    ) -> None:
+        """Count served rows into the metrics: rows, every value into its profile bin, and the
+        predictions (``arrays``, one per name in ``outputs``) into the output entry's bins."""
+        metrics = self.metrics
+        metrics.observe_rows(features)
+        if metrics.predictions is None:
+            return
+        if outputs[0] == PREDICT:
+            metrics.observe_predictions(arrays[0])
+        elif PREDICT in outputs:
+            metrics.observe_predictions(arrays[outputs.index(PREDICT)])
+        else:  # only predict_proba was asked for
+            metrics.observe_probabilities(arrays[0])
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def prepare_feedback(self, request: InferRequest) -> PreparedFeedback:
+        """Validate a feedback request: its features as ``infer`` validates them, its truth
+        tensor against the task (400s name what is wrong)."""
+        counter = self.metrics.feedback
+        if counter is None:
+            raise InvalidInputError(
+                f"model {self.name!r} takes no feedback: it is a classifier whose classes are "
+                "unknown (metadata.json lists none)"
+            )
+        split = split_feedback(request, self.loaded.metadata.target)
+        features = decode_features(split.features, self.layout, self.max_rows)
+        rows = features.shape[0]
+        if counter.classes is not None:
+            truth = truth_classes(split.truth, rows, self.class_index)
+        else:
+            truth = truth_values(split.truth, rows)
+        return PreparedFeedback(features, truth)
+
+    def count_feedback(self, prepared: PreparedFeedback, predictions: np.ndarray) -> None:
+        """Count feedback rows against the model's predictions of them (never as inference
+        traffic: neither in the feature nor in the prediction bins)."""
+        counter = self.metrics.feedback
+        if counter is None:
+            return
+        predictions = np.asarray(predictions)
+        if predictions.ndim > 1 and predictions.shape[1:] != (1,):
+            raise InvalidInputError(
+                f"the model predicts {predictions.shape[1:]} values per row; feedback takes "
+                "models with one prediction per row"
+            )
+        if counter.classes is not None:
+            predicted = self.class_index.indices(predictions.reshape(-1))
+            if (predicted < 0).any():
+                raise RuntimeError(
+                    f"the model predicted a class outside its classes {list(counter.classes)}"
+                )
+            counter.add_classes(prepared.truth, predicted)
+        else:
+            values = np.asarray(predictions, dtype=np.float64).reshape(-1)
+            counter.add_values(prepared.truth, values)
+
+    def feedback(self, body: bytes, header_length: int | None = None) -> bytes:
+        """Parse, predict and count a feedback request in the calling thread; the response."""
+        prepared = self.prepare_feedback(parse_infer_request(body, header_length))
+        (predictions,) = self.predict_arrays(prepared.features, (PREDICT,))
+        self.count_feedback(prepared, predictions)
+        return self.feedback_response(prepared)
+
+    def feedback_response(self, prepared: PreparedFeedback) -> bytes:
+        """The answer to a counted feedback request: how many rows it added."""
+        return orjson.dumps(
+            {
+                "model_name": self.name,
+                "model_version": self.version,
+                "rows": int(prepared.features.shape[0]),
+            }
+        )
 
     def encode(self, prepared: Prepared, arrays: list[np.ndarray]) -> bytes:
         """The response body for a request and its predicted arrays (in ``prepared.outputs``)."""
@@ -247,7 +339,7 @@ class DataPlane:
         """Parse, predict, count and answer in the calling thread, one request alone."""
         prepared = self.prepare(body)
         arrays = self.predict_arrays(prepared.features, prepared.outputs)
-        self.count(prepared.features)
+        self.count(prepared.features, prepared.outputs, arrays)
         return self.encode(prepared, arrays)
 
 

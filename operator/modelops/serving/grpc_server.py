@@ -93,7 +93,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             if prepared.features.shape[0] > THREAD_ROWS:
                 loop = asyncio.get_running_loop()
                 arrays = await loop.run_in_executor(None, dataplane.predict_in_thread, prepared)
-                dataplane.count(prepared.features)
+                dataplane.count(prepared.features, prepared.outputs, arrays)
             else:
                 arrays = await self.batcher.predict(prepared)
             response = response_to_grpc(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from modelops.artifacts import (
@@ -25,6 +26,7 @@ from modelops.artifacts import (
     ModelMetadata,
 )
 from modelops.drift import Profile, ProfileError
+from modelops.drift.binning import category_key
 from modelops.frames import FrameSchema
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,28 @@ class LoadedModel:
     def unsafe(self) -> bool:
         """True when the estimator was unpickled (the operator opted in)."""
         return self.model_file.name == UNSAFE_MODEL_FILE
+
+    @property
+    def class_labels(self) -> tuple[str, ...] | None:
+        """A classifier's labels as text (``metadata.json`` order, else the estimator's), as the
+        profile's output entry and the feedback counters name them; None for a regressor."""
+        return class_labels(self.estimator, self.metadata)
+
+
+def class_labels(estimator: Any, metadata: ModelMetadata) -> tuple[str, ...] | None:
+    """See :attr:`LoadedModel.class_labels`."""
+    if metadata.task != "classification":
+        return None
+    classes = metadata.classes
+    if classes is None:
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            return None
+        classes = np.asarray(classes).tolist()
+    keys = [category_key(label) for label in classes]
+    if any(key is None for key in keys) or len(set(keys)) != len(keys):
+        return None
+    return tuple(key for key in keys if key is not None)
 
 
 def load_model_dir(path: Path, *, allow_unsafe_pickle: bool = False) -> LoadedModel:
@@ -245,6 +269,36 @@ def _check_consistent(
             FrameSchema.of(metadata.features, metadata.feature_dtypes)
         except ValueError as exc:
             raise ModelLoadError(f"{path}: {exc}") from exc
+    _check_classes_and_output(estimator, profile, metadata, path)
+
+
+def _check_classes_and_output(
+    estimator: Any, profile: Profile, metadata: ModelMetadata, path: Path
+) -> None:
+    """metadata.json's classes are the estimator's, and the profile's output entry fits the task
+    (the server counts predictions and feedback by these classes)."""
+    labels = class_labels(estimator, metadata)
+    fitted = getattr(estimator, "classes_", None)
+    if labels is not None and metadata.classes is not None and fitted is not None:
+        fitted_labels = [category_key(label) for label in np.asarray(fitted).tolist()]
+        if fitted_labels != list(labels):
+            raise ModelLoadError(
+                f"{path}: metadata.json lists the classes {list(labels)}, the estimator "
+                f"predicts {fitted_labels}"
+            )
+    output = profile.output
+    if output is None:
+        return
+    if metadata.task == "regression" and output.kind != "numeric":
+        raise ModelLoadError(f"{path}: a regressor's profile output entry must be numeric")
+    if metadata.task == "classification":
+        if output.kind != "categorical":
+            raise ModelLoadError(f"{path}: a classifier's profile output entry must be categorical")
+        if labels is not None and output.categories != labels:
+            raise ModelLoadError(
+                f"{path}: the profile's output categories {list(output.categories)} are not the "
+                f"model's classes {list(labels)}"
+            )
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -9,14 +9,19 @@ Names (binding, see DESIGN.md):
 ``modelops_inference_requests_total{model,version,protocol,code}``,
 ``modelops_inference_request_duration_seconds{model,version,protocol}``,
 ``modelops_inference_rows_total``,
-``modelops_feature_bin_total{model,version,feature,bin}``, ``modelops_model_info``.
+``modelops_feature_bin_total{model,version,feature,bin}``, ``modelops_model_info``,
+``modelops_prediction_bin_total{model,version,bin}`` (bin = the label of the profile's output bin:
+the class for a classifier), ``modelops_feedback_rows_total{model,version}``,
+``modelops_feedback_confusion_total{model,version,actual,predicted}`` (every class pair, zeros
+included), ``modelops_feedback_{abs_error,squared_error,target,target_squared}_total``.
 """
 
 from __future__ import annotations
 
 import uuid
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -29,8 +34,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from modelops.drift import Profile
-from modelops.serving.binning import CHUNK_ROWS, BinCounter
+from modelops.serving.binning import CHUNK_ROWS, BinCounter, PredictionCounter
 from modelops.serving.counts import encode_counts
+from modelops.serving.feedback import FeedbackCounter
 
 #: Latency buckets in seconds: fine below a millisecond, where a 1-row prediction lands.
 LATENCY_BUCKETS = (
@@ -69,7 +75,14 @@ class ServingMetrics(Collector):
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
         count_bins: bool = True,
         chunk_rows: int = CHUNK_ROWS,
+        task: str | None = None,
+        estimator_classes: Sequence[Any] | None = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
+        """``task`` (``classification`` or ``regression``) switches the feedback counters on:
+        a regressor's sums, or a classifier's confusion matrix over ``classes`` (its labels as
+        text; without them a classifier counts no feedback). ``estimator_classes``: a
+        classifier's ``classes_``, the columns of ``predict_proba``."""
         self.model = model
         self.version = version
         self.profile = profile
@@ -82,6 +95,16 @@ class ServingMetrics(Collector):
         self.start = uuid.uuid4().hex
         """This process's identity in the counts document: counters began at zero with it."""
         self.bins = BinCounter(profile, chunk_rows=chunk_rows) if count_bins else None
+        self.predictions = (
+            None
+            if profile.output is None
+            else PredictionCounter(profile, estimator_classes, chunk_rows=chunk_rows)
+        )
+        self.feedback: FeedbackCounter | None = None
+        if task == "regression":
+            self.feedback = FeedbackCounter(None)
+        elif task == "classification" and classes:
+            self.feedback = FeedbackCounter(classes)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -97,6 +120,9 @@ class ServingMetrics(Collector):
         bins = self.bins
         if bins is not None and bins.pending_rows >= bins.chunk_rows:
             bins.bin_whole_chunks()
+        predictions = self.predictions
+        if predictions is not None and predictions.pending_rows >= predictions.chunk_rows:
+            predictions.bin_whole_chunks()
 
     def observe_rows(self, features: np.ndarray) -> None:
         """Count one batch of served rows (``[rows, features]`` in profile order; kept until
@@ -104,6 +130,21 @@ class ServingMetrics(Collector):
         self.rows += features.shape[0]
         if self.bins is not None:
             self.bins.add(features)
+
+    def observe_predictions(self, predictions: np.ndarray) -> None:
+        """Count one batch of served predictions (``predict``'s output, 1-D; kept until binned)."""
+        if self.predictions is not None:
+            self.predictions.add(predictions)
+
+    def observe_probabilities(self, probabilities: np.ndarray) -> None:
+        """Count the predictions of a batch answered with ``predict_proba`` only: the class of
+        highest probability per row."""
+        if self.predictions is not None:
+            self.predictions.add_class_indices(np.argmax(probabilities, axis=1))
+
+    def prediction_bin_counts(self) -> np.ndarray | None:
+        """Served predictions per bin of the output entry (None: the profile has none)."""
+        return None if self.predictions is None else self.predictions.counts()
 
     def feature_bin_counts(self) -> np.ndarray:
         """``(features, max_bins)`` counts of every value served so far, by profile bin."""
@@ -122,6 +163,8 @@ class ServingMetrics(Collector):
             names=profile.feature_names,
             n_bins=[feature.n_bins for feature in profile.features],
             counts=self.feature_bin_counts(),
+            predictions=self.prediction_bin_counts(),
+            feedback=None if self.feedback is None else self.feedback.snapshot(),
         )
 
     def exposition(self) -> bytes:
@@ -176,9 +219,65 @@ class ServingMetrics(Collector):
                 bins.add_metric([*labels, feature.name, str(index)], row[index])
         yield bins
 
+        yield from self._prediction_families(labels)
+        yield from self._feedback_families(labels)
+
         info = InfoMetricFamily("modelops_model", "The model this server serves.")
         info.add_metric([], {"model": self.model, "version": self.version, **self.info})
         yield info
+
+    def _prediction_families(self, labels: list[str]) -> Iterator[Metric]:
+        counter = self.predictions
+        if counter is None:
+            return
+        family = CounterMetricFamily(
+            "modelops_prediction_bin",
+            "Served predictions counted into the bins of the reference profile's output entry "
+            "(bin = the bin's label: the class for a classifier, the value range for a "
+            "regressor).",
+            labels=["model", "version", "bin"],
+        )
+        for label, count in zip(counter.output.bin_labels, counter.counts().tolist(), strict=True):
+            family.add_metric([*labels, label], count)
+        yield family
+
+    def _feedback_families(self, labels: list[str]) -> Iterator[Metric]:
+        feedback = self.feedback
+        if feedback is None:
+            return
+        rows = CounterMetricFamily(
+            "modelops_feedback_rows",
+            "Rows of ground truth posted to /feedback and counted.",
+            labels=["model", "version"],
+        )
+        rows.add_metric(labels, feedback.rows)
+        yield rows
+        if feedback.classes is not None:
+            confusion = CounterMetricFamily(
+                "modelops_feedback_confusion",
+                "Feedback rows by true class (actual) and the model's prediction (predicted).",
+                labels=["model", "version", "actual", "predicted"],
+            )
+            matrix = feedback.confusion.tolist()
+            for row, actual in enumerate(feedback.classes):
+                for column, predicted in enumerate(feedback.classes):
+                    confusion.add_metric([*labels, actual, predicted], matrix[row][column])
+            yield confusion
+            return
+        sums = (
+            ("abs_error", "absolute errors |truth - prediction|", feedback.abs_error),
+            ("squared_error", "squared errors (truth - prediction)^2", feedback.squared_error),
+            ("target", "true values", feedback.target),
+            ("target_squared", "squared true values", feedback.target_squared),
+        )
+        for name, what, value in sums:
+            family = CounterMetricFamily(
+                f"modelops_feedback_{name}",
+                f"Sum of the feedback's {what}.",
+                labels=["model", "version"],
+            )
+            family.add_metric(labels, value)
+            yield family
 
 
 def _bound_label(bound: float) -> str:

@@ -123,7 +123,14 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         "predictor": predictor.kind,
     }
     metrics = ServingMetrics(
-        settings.name, version, loaded.profile, info, count_bins=settings.count_feature_bins
+        settings.name,
+        version,
+        loaded.profile,
+        info,
+        count_bins=settings.count_feature_bins,
+        task=loaded.metadata.task,
+        estimator_classes=getattr(loaded.estimator, "classes_", None),
+        classes=loaded.class_labels,
     )
     dataplane = DataPlane(
         loaded,

@@ -28,7 +28,7 @@ from modelops.storage import StorageError, local_path, parse_uri, s3dirs
 from modelops.training.errors import InvalidInputError
 from modelops.training.evaluate import score
 from modelops.training.publish import validate_version
-from modelops.training.trainer import library_versions
+from modelops.training.trainer import library_versions, with_output_entry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,13 +84,23 @@ def package(
 
     from modelops.drift import ProfileError, build_profile
 
+    classes = getattr(model, "classes_", None)
+    try:
+        predictions = served.predict(reference.matrix)
+    except Exception as exc:
+        raise InvalidInputError(f"the model cannot predict the reference data: {exc}") from exc
     try:
         profile = build_profile(
             reference.matrix, reference.features, categorical=reference.categorical
         )
+        profile = with_output_entry(
+            profile,
+            predictions,
+            target,
+            None if classes is None else np.asarray(classes).tolist(),
+        )
     except ProfileError as exc:
         raise InvalidInputError(f"cannot profile the reference data: {exc}") from exc
-    classes = getattr(model, "classes_", None)
     metadata = ModelMetadata(
         version=version,
         created=datetime.now(UTC),

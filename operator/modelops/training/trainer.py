@@ -15,7 +15,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -56,6 +56,7 @@ from modelops.training.publish import TrainingRecord, validate_version
 from modelops.training.quality import QualityLimits, check_data, check_schema
 
 if TYPE_CHECKING:
+    from modelops.drift import Profile
     from modelops.serving.loader import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -352,6 +353,12 @@ def fit_candidate(
     )
     profile = build_profile(holdout.x_train, dataset.features, categorical=dataset.categorical)
     classes = getattr(model, "classes_", None)
+    profile = with_output_entry(
+        profile,
+        FedModel(model, feed).predict(holdout.x_train),
+        dataset.target,
+        None if classes is None else np.asarray(classes).tolist(),
+    )
     metadata = ModelMetadata(
         version=version,
         created=datetime.now(UTC),
@@ -369,6 +376,22 @@ def fit_candidate(
         library_versions=library_versions(),
     )
     return Candidate(model, profile.to_json(), metadata, baseline, baseline_error)
+
+
+def with_output_entry(
+    profile: Profile, predictions: Any, target: str, classes: Sequence[Any] | None
+) -> Profile:
+    """``profile`` with its ``output`` entry: the model's predictions on the reference rows
+    (class shares in ``classes`` order for a classifier, quantile bins for a regressor), what
+    the server counts served predictions against (prediction drift). A model with several
+    predictions per row (multi-output) gets none."""
+    from modelops.drift import build_output_profile
+
+    values = np.asarray(predictions)
+    if values.ndim == 2 and values.shape[1] != 1:
+        return profile  # several predictions per row (multi-output): no one output entry
+    output = build_output_profile(values, target, classes=classes)
+    return replace(profile, output=output)
 
 
 def candidate_writer(candidate: Candidate) -> Callable[[Path], None]:
