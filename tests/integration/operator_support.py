@@ -74,6 +74,15 @@ def _rows(path: Path) -> list[list[float]]:
         return [[float(x) for x in row[:-1]] for row in reader]
 
 
+def labelled_rows(path: Path) -> tuple[list[list[float]], list[int]]:
+    """The features and the class label (the last column) of an example data CSV."""
+    with path.open() as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        rows = list(reader)
+    return [[float(x) for x in row[:-1]] for row in rows], [int(row[-1]) for row in rows]
+
+
 def make_artifacts(root: Path) -> Artifacts:
     run(
         ["example", "model", "--dataset", "iris", "--output", str(root / "v1"), "--version", "v1"],
@@ -200,6 +209,31 @@ async def send_rows(url: str, model: str, rows: list[list[float]], batch: int = 
                 ]
             }
             response = await client.post(f"/v2/models/{model}/infer", json=body)
+            response.raise_for_status()
+
+
+async def send_feedback(
+    url: str, model: str, rows: list[list[float]], truth: list[int], target: str, batch: int = 50
+) -> None:
+    """Ground truth for ``rows``: POST .../feedback, the features as in ``send_rows`` plus the
+    true labels as an INT64 tensor named as the model's target (metadata.json)."""
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Connection": "close"}, timeout=10
+    ) as client:
+        for start in range(0, len(rows), batch):
+            chunk, labels = rows[start : start + batch], truth[start : start + batch]
+            body = {
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [len(chunk), len(chunk[0])],
+                        "datatype": "FP64",
+                        "data": chunk,
+                    },
+                    {"name": target, "shape": [len(labels)], "datatype": "INT64", "data": labels},
+                ]
+            }
+            response = await client.post(f"/v2/models/{model}/feedback", json=body)
             response.raise_for_status()
 
 

@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 import yaml
 from deploy_support import flatten, render_chart
-from test_api_invalid_specs import CASES, DRIFT_POLICY, MODEL_DEPLOYMENT, SPEC_TYPES, Case
+from test_api_invalid_specs import (
+    CASES,
+    DRIFT_POLICY,
+    MODEL_DEPLOYMENT,
+    SPEC_TYPES,
+    VALID_DRIFT_POLICIES,
+    Case,
+)
 
 from kube_testbed.client import ApiError, KubeClient
 from kube_testbed.testbed import ROOT, Testbed, kubectl
+from modelops.api import DriftPolicySpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.controlplane]
 
@@ -83,6 +91,20 @@ async def test_the_server_refuses_each_invalid_spec_at_its_field(
         assert path in refused.value.message, (path, refused.value.message)
         if layer == "cel":
             assert text in refused.value.message, (text, refused.value.message)
+
+
+@pytest.mark.parametrize("name", list(VALID_DRIFT_POLICIES))
+async def test_the_server_accepts_the_new_fields_and_defaults_them_as_the_types_do(
+    kube: KubeClient, name: str
+) -> None:
+    spec = VALID_DRIFT_POLICIES[name]
+    stored = await kube.create(
+        "driftpolicies", resource("DriftPolicy", spec), dry_run=True, strict=True
+    )
+    expected = DriftPolicySpec.model_validate(spec).model_dump(
+        by_alias=True, exclude_none=True, mode="json"
+    )
+    assert _normalised(stored["spec"]) == _normalised(expected)
 
 
 def test_every_case_of_the_table_has_a_crd_layer() -> None:

@@ -457,7 +457,144 @@ CASES = [
         "greater than or equal to 1",
         ("schema", "spec.trigger.consecutiveEvaluations", "less than the minimum of 1"),
     ),
+    dp(
+        "unknown-signal",
+        {"trigger": {"signals": ["Labels"]}},
+        "spec.trigger.signals[0]",
+        "Input should be 'InputDrift', 'PredictionDrift' or 'Performance'",
+        ("schema", "spec.trigger.signals[0]", "is not one of"),
+    ),
+    dp(
+        "performance-signal-without-performance",
+        {"trigger": {"signals": ["InputDrift", "Performance"]}},
+        "spec",
+        "trigger.signals lists Performance: set performance",
+        ("cel", "spec", "trigger.signals lists Performance: set performance"),
+    ),
+    dp(
+        "prediction-signal-without-prediction-drift",
+        {"trigger": {"signals": ["PredictionDrift"]}},
+        "spec",
+        "trigger.signals lists PredictionDrift: set predictionDrift",
+        ("cel", "spec", "trigger.signals lists PredictionDrift: set predictionDrift"),
+    ),
+    dp(
+        "performance-roc-auc-from-counters",
+        {"performance": {"metric": "roc_auc", "maxDrop": 0.05}},
+        "spec.performance",
+        "roc_auc and log_loss need predicted probabilities",
+        ("cel", "spec.performance", "roc_auc and log_loss need predicted probabilities"),
+    ),
+    dp(
+        "performance-log-loss-from-counters",
+        {"performance": {"metric": "log_loss", "maxDrop": 0.05}},
+        "spec.performance",
+        "the feedback counters do not hold",
+        ("cel", "spec.performance", "the feedback counters do not hold"),
+    ),
+    dp(
+        "performance-unknown-metric",
+        {"performance": {"metric": "auc", "maxDrop": 0.05}},
+        "spec.performance.metric",
+        "Input should be",
+        ("schema", "spec.performance.metric", "is not one of"),
+    ),
+    dp(
+        "performance-without-bound",
+        {"performance": {"metric": "accuracy"}},
+        "spec.performance",
+        "set maxDrop, min or max",
+        ("cel", "spec.performance", "set maxDrop, min or max"),
+    ),
+    dp(
+        "performance-min-on-lower-is-better",
+        {"performance": {"metric": "mae", "min": 0.5}},
+        "spec.performance",
+        "bound them with max, not min",
+        ("cel", "spec.performance", "bound them with max, not min"),
+    ),
+    dp(
+        "performance-max-on-higher-is-better",
+        {"performance": {"metric": "accuracy", "max": 0.5}},
+        "spec.performance",
+        "max applies only to mae and rmse",
+        ("cel", "spec.performance", "max applies only to mae and rmse"),
+    ),
+    dp(
+        "performance-negative-drop",
+        {"performance": {"metric": "accuracy", "maxDrop": -0.1}},
+        "spec.performance.maxDrop",
+        "greater than or equal to 0",
+        ("schema", "spec.performance.maxDrop", "less than the minimum of 0"),
+    ),
+    dp(
+        "schedule-six-fields",
+        {"retraining": {"schedule": "0 0 3 * * *"}},
+        "spec.retraining.schedule",
+        "must be a 5-field cron expression",
+        ("schema", "spec.retraining.schedule", "does not match"),
+    ),
+    dp(
+        "schedule-minute-out-of-range",
+        {"retraining": {"schedule": "60 3 * * *"}},
+        "spec.retraining.schedule",
+        "must be a 5-field cron expression",
+        ("schema", "spec.retraining.schedule", "does not match"),
+    ),
+    dp(
+        "schedule-quartz-extension",
+        {"retraining": {"schedule": "0 3 * * 5#3"}},
+        "spec.retraining.schedule",
+        "must be a 5-field cron expression",
+        ("schema", "spec.retraining.schedule", "does not match"),
+    ),
+    dp(
+        "schedule-tz-prefix",
+        {"retraining": {"schedule": "TZ=UTC 0 3 * * *"}},
+        "spec.retraining.schedule",
+        "must be a 5-field cron expression",
+        ("schema", "spec.retraining.schedule", "does not match"),
+    ),
+    dp(
+        "time-zone-not-a-name",
+        {"retraining": {"schedule": "0 3 * * *", "timeZone": "../etc/passwd"}},
+        "spec.retraining.timeZone",
+        "is not a time zone name",
+        ("schema", "spec.retraining.timeZone", "does not match"),
+    ),
+    dp(
+        "time-zone-without-schedule",
+        {"retraining": {"timeZone": "Europe/Berlin"}},
+        "spec.retraining",
+        "timeZone applies only with a schedule",
+        ("cel", "spec.retraining", "timeZone applies only with a schedule"),
+    ),
 ]
+
+#: Valid specs using #14's fields: every layer accepts them (here and on the real server).
+VALID_DRIFT_POLICIES = {
+    "all-signals": merged(
+        DRIFT_POLICY,
+        {
+            "performance": {"metric": "accuracy", "minSamples": 200, "maxDrop": 0.05, "min": 0.7},
+            "predictionDrift": {"metrics": [{"type": "psi", "threshold": 0.2}, {"type": "js"}]},
+            "trigger": {"signals": ["InputDrift", "PredictionDrift", "Performance"]},
+            "retraining": {"schedule": "0 3 * * 0", "timeZone": "Europe/Berlin"},
+        },
+    ),
+    "regression-bound": merged(DRIFT_POLICY, {"performance": {"metric": "rmse", "max": 12.5}}),
+    "macro-schedule": merged(DRIFT_POLICY, {"retraining": {"schedule": "@daily"}}),
+    "list-range-step-schedule": merged(
+        DRIFT_POLICY, {"retraining": {"schedule": "*/15 8-18 1,15 JAN-jun MON-fri"}}
+    ),
+    "performance-only": merged(
+        DRIFT_POLICY,
+        {
+            "performance": {"metric": "balanced_accuracy", "min": 0.6},
+            "trigger": {"signals": ["Performance"]},
+        },
+    ),
+}
 
 SPEC_TYPES: dict[str, type[BaseModel]] = {
     "ModelDeployment": ModelDeploymentSpec,
@@ -503,3 +640,10 @@ def test_invalid_spec_is_rejected_with_the_field_and_the_reason(case: Case) -> N
         assert any(r.layer == layer and r.path == path and text in r.message for r in found), (
             f"expected {layer} at {path}: {text!r}; the CRD reported {found}"
         )
+
+
+@pytest.mark.parametrize("name", list(VALID_DRIFT_POLICIES))
+def test_the_new_fields_pass_every_layer_when_valid(name: str) -> None:
+    spec = VALID_DRIFT_POLICIES[name]
+    DriftPolicySpec.model_validate(spec)
+    assert rejections(crd_for("DriftPolicy"), resource("DriftPolicy", spec)) == []

@@ -355,7 +355,11 @@ def _dpol_spec() -> dict[str, Any]:
 def test_apply_defaults_follows_the_api_server_algorithm() -> None:
     schema = crdgen.structural_schema(api.DriftPolicySpec, defaults=True)
     result = crdgen.apply_defaults(schema, {"modelDeploymentRef": {"name": "m"}, "trigger": None})
-    assert result["trigger"] == {"minBreachedFeatures": 1, "consecutiveEvaluations": 2}
+    assert result["trigger"] == {
+        "minBreachedFeatures": 1,
+        "consecutiveEvaluations": 2,
+        "signals": ["InputDrift"],
+    }
     assert result["source"] == {"type": "pods"}
     assert result["promotion"] == {"mode": "manual", "minImprovement": 0.0}
     assert "retraining" not in result

@@ -111,7 +111,11 @@ def test_object_defaults_hold_their_nested_defaults() -> None:
     """What the API server stores for an absent object is its default, written out in full."""
     spec = open_api_schema(crd_for("DriftPolicy"))["properties"]["spec"]["properties"]
     assert spec["source"]["default"] == {"type": "pods"}
-    assert spec["trigger"]["default"] == {"minBreachedFeatures": 1, "consecutiveEvaluations": 2}
+    assert spec["trigger"]["default"] == {
+        "minBreachedFeatures": 1,
+        "consecutiveEvaluations": 2,
+        "signals": ["InputDrift"],
+    }
     assert spec["promotion"]["default"] == {"mode": "manual", "minImprovement": 0.0}
     serving = open_api_schema(crd_for("ModelDeployment"))["properties"]["spec"]["properties"]
     assert serving["serving"]["default"] == {

@@ -16,6 +16,8 @@ from modelops.api.driftpolicy import (
     DriftPolicySpec,
     DriftPolicyStatus,
     FeatureStatus,
+    PerformanceStatus,
+    PredictionDriftStatus,
     RetrainingStatus,
 )
 from modelops.api.driftpolicy import KIND as DRIFT_POLICY
@@ -54,6 +56,8 @@ __all__ = [
     "ModelDeployment",
     "ModelDeploymentSpec",
     "ModelDeploymentStatus",
+    "PerformanceStatus",
+    "PredictionDriftStatus",
     "PrinterColumn",
     "RetrainingStatus",
     "describe_validation_error",

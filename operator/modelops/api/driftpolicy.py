@@ -23,6 +23,7 @@ from modelops.api.base import (
 )
 from modelops.api.conditions import ConditionList
 from modelops.api.modeldeployment import ObjectMeta
+from modelops.api.schedule import Cron, TimeZone
 from modelops.api.storage import ObjectStorage
 
 KIND = Kind(
@@ -45,6 +46,30 @@ PromotionMode = Literal["auto", "manual", "none"]
 PromotionMetric = Literal["accuracy", "f1", "roc_auc", "log_loss", "r2", "mae", "rmse"]
 LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "mae", "rmse"})
 SourceType = Literal["pods", "prometheus"]
+LiveMetric = Literal[
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "balanced_accuracy",
+    "mae",
+    "rmse",
+    "r2",
+    "roc_auc",
+    "log_loss",
+]
+CLASSIFICATION_LIVE_METRICS: frozenset[str] = frozenset(
+    {"accuracy", "f1", "precision", "recall", "balanced_accuracy"}
+)
+REGRESSION_LIVE_METRICS: frozenset[str] = frozenset({"mae", "rmse", "r2"})
+NOT_FROM_COUNTERS: frozenset[str] = frozenset({"roc_auc", "log_loss"})
+NOT_FROM_COUNTERS_MESSAGE = (
+    "roc_auc and log_loss need predicted probabilities, which the feedback counters do not "
+    "hold: use accuracy, f1, precision, recall or balanced_accuracy (classification) or mae, "
+    "rmse or r2 (regression)"
+)
+Signal = Literal["InputDrift", "PredictionDrift", "Performance"]
+SIGNALS: tuple[Signal, ...] = ("InputDrift", "PredictionDrift", "Performance")
 RetrainingResult = Literal[
     "Running", "Succeeded", "Failed", "Promoted", "Rejected", "AwaitingApproval", "RolledBack"
 ]
@@ -162,6 +187,19 @@ class Trigger(ApiModel):
     in (0, 1), e.g. 0.25. 1 means one feature."""
     consecutive_evaluations: Annotated[int, Field(ge=1, le=100)] = 2
     """Evaluations in a row that must breach before retraining starts."""
+    signals: Annotated[
+        list[Signal],
+        Field(min_length=1, max_length=3, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = ["InputDrift"]
+    """Signals whose breach counts toward a retraining: InputDrift (the features),
+    PredictionDrift (the served predictions, needs predictionDrift) and Performance (the live
+    metric from feedback, needs performance). An evaluation breaches when any of them does."""
+
+    @field_validator("signals")
+    @classmethod
+    def _unique_signals(cls, signals: list[Signal]) -> list[Signal]:
+        _no_repeats(list(signals), "signals")
+        return signals
 
     @field_validator("min_breached_features")
     @classmethod
@@ -169,6 +207,71 @@ class Trigger(ApiModel):
         if value > 1 and value != int(value):
             raise ValueError("must be a fraction in (0, 1] or a whole count such as 2")
         return value
+
+
+class PredictionDrift(ApiModel):
+    """Drift of the served predictions against the profile's output entry (the model's own
+    predictions on its reference data), scored with the same statistics as features."""
+
+    metrics: MetricList = [MetricThreshold(type=t) for t in METRIC_TYPES]
+    """Statistics and thresholds (default: all five with calibrated thresholds; those that do
+    not apply to the output's kind, e.g. ks for class labels, are skipped)."""
+
+    _unique = field_validator("metrics")(_unique_types)
+
+
+class Performance(ApiModel):
+    """The live metric from ground-truth feedback, against the model's holdout metric."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(self.metric in ['roc_auc', 'log_loss'])",
+                    "message": NOT_FROM_COUNTERS_MESSAGE,
+                },
+                {
+                    "rule": "has(self.maxDrop) || has(self.min) || has(self.max)",
+                    "message": "set maxDrop, min or max (for mae and rmse)",
+                },
+                {
+                    "rule": "!has(self.min) || !(self.metric in ['mae', 'rmse'])",
+                    "message": "mae and rmse are lower-is-better: bound them with max, not min",
+                },
+                {
+                    "rule": "!has(self.max) || self.metric in ['mae', 'rmse']",
+                    "message": "max applies only to mae and rmse; bound the others with min",
+                },
+            ]
+        }
+    }
+
+    metric: LiveMetric
+    """accuracy, f1 (macro, as the trainer's holdout f1), precision, recall (binary: the second
+    class is the positive one; multiclass: macro), balanced_accuracy; or mae, rmse, r2.
+    roc_auc and log_loss are refused: the counters hold no probabilities."""
+    min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 100
+    """Feedback rows a window needs before the metric is judged."""
+    max_drop: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
+    """Degraded when the live metric is worse than the serving model's holdout metric
+    (metadata.json) by more than this (absolute; for mae and rmse, higher is worse)."""
+    min: Annotated[float, Field(ge=-1_000_000, le=1_000_000)] | None = None
+    """Degraded when the live metric is below this (not for mae and rmse)."""
+    max: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    """Degraded when the live mae or rmse is above this."""
+
+    @model_validator(mode="after")
+    def _computable(self) -> Performance:
+        if self.metric in NOT_FROM_COUNTERS:
+            raise ValueError(NOT_FROM_COUNTERS_MESSAGE)
+        if self.max_drop is None and self.min is None and self.max is None:
+            raise ValueError("set maxDrop, min or max (for mae and rmse)")
+        lower_is_better = self.metric in LOWER_IS_BETTER
+        if self.min is not None and lower_is_better:
+            raise ValueError("mae and rmse are lower-is-better: bound them with max, not min")
+        if self.max is not None and not lower_is_better:
+            raise ValueError("max applies only to mae and rmse; bound the others with min")
+        return self
 
 
 class DriftSource(ApiModel):
@@ -215,7 +318,7 @@ class DriftSource(ApiModel):
 
 
 class Retraining(ApiModel):
-    """The retraining Job started when drift breaches the trigger."""
+    """The retraining Job started when drift breaches the trigger, or on a schedule."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -224,13 +327,24 @@ class Retraining(ApiModel):
                     "rule": "(has(self.enabled) && !self.enabled) || "
                     "(has(self.dataUri) && has(self.outputUri))",
                     "message": "dataUri and outputUri are required when retraining is enabled",
-                }
+                },
+                {
+                    "rule": "!has(self.timeZone) || has(self.schedule)",
+                    "message": "timeZone applies only with a schedule",
+                },
             ]
         }
     }
 
     enabled: bool = True
     """Start retraining Jobs on drift (false: only measure and report)."""
+    schedule: Cron | None = None
+    """Also retrain at these times even without drift (5-field cron, as a CronJob reads it,
+    e.g. '0 3 * * 0'); reason Scheduled. Times missed while the operator was down give at most
+    one catch-up run. maxConcurrent applies (a time that finds a Job running is skipped);
+    cooldown and consecutiveEvaluations do not."""
+    time_zone: TimeZone | None = None
+    """IANA time zone of the schedule, e.g. Europe/Berlin (default: UTC)."""
     data_uri: ModelUri | None = None
     """CSV of fresh labelled data (features and target), pvc://, file://, http(s):// or s3://."""
     output_uri: WritableUri | None = None
@@ -254,6 +368,8 @@ class Retraining(ApiModel):
     def _uris_when_enabled(self) -> Retraining:
         if self.enabled and (self.data_uri is None or self.output_uri is None):
             raise ValueError("dataUri and outputUri are required when retraining is enabled")
+        if self.time_zone is not None and self.schedule is None:
+            raise ValueError("timeZone applies only with a schedule")
         return self
 
 
@@ -293,6 +409,23 @@ class Promotion(ApiModel):
 class DriftPolicySpec(ApiModel):
     """Desired behaviour: what to measure, how often, and what to do about drift."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.trigger) || !has(self.trigger.signals) || "
+                    "!('Performance' in self.trigger.signals) || has(self.performance)",
+                    "message": "trigger.signals lists Performance: set performance",
+                },
+                {
+                    "rule": "!has(self.trigger) || !has(self.trigger.signals) || "
+                    "!('PredictionDrift' in self.trigger.signals) || has(self.predictionDrift)",
+                    "message": "trigger.signals lists PredictionDrift: set predictionDrift",
+                },
+            ]
+        }
+    }
+
     model_deployment_ref: ModelDeploymentRef
     """The ModelDeployment whose traffic is measured."""
     interval: Annotated[Duration, at_least("10s")] = "60s"
@@ -303,6 +436,10 @@ class DriftPolicySpec(ApiModel):
     """Statistics and thresholds (default: all five with calibrated thresholds)."""
     features: FeatureSelection | None = None
     """Feature subset and per-feature thresholds."""
+    prediction_drift: PredictionDrift | None = None
+    """Score the drift of the served predictions (needs a profile with an output entry)."""
+    performance: Performance | None = None
+    """Judge the live metric computed from ground-truth feedback."""
     trigger: Trigger = Trigger()
     """When drift starts a retraining."""
     source: DriftSource = DriftSource()
@@ -316,6 +453,14 @@ class DriftPolicySpec(ApiModel):
 
     _unique = field_validator("metrics")(_unique_types)
 
+    @model_validator(mode="after")
+    def _signals_configured(self) -> DriftPolicySpec:
+        if "Performance" in self.trigger.signals and self.performance is None:
+            raise ValueError("trigger.signals lists Performance: set performance")
+        if "PredictionDrift" in self.trigger.signals and self.prediction_drift is None:
+            raise ValueError("trigger.signals lists PredictionDrift: set predictionDrift")
+        return self
+
 
 class FeatureStatus(StatusModel):
     """Drift of one feature in the last evaluation."""
@@ -326,6 +471,30 @@ class FeatureStatus(StatusModel):
     """Score per metric."""
     breached: bool = False
     """Whether any metric is over its threshold."""
+    breached_metrics: list[str] = []
+    """Metrics over their thresholds."""
+
+
+class PerformanceStatus(StatusModel):
+    """The live metric of the last evaluation that had feedback."""
+
+    metric: str
+    """Name of the metric."""
+    value: float | None = None
+    """Its value over the window's feedback (absent below minSamples or when undefined)."""
+    baseline: float | None = None
+    """The serving model's holdout value (metadata.json), when known."""
+    samples: int = 0
+    """Feedback rows in the window."""
+
+
+class PredictionDriftStatus(StatusModel):
+    """Drift of the served predictions in the last evaluation."""
+
+    samples: int = 0
+    """Predictions in the window."""
+    scores: dict[str, float] = {}
+    """Score per metric."""
     breached_metrics: list[str] = []
     """Metrics over their thresholds."""
 
@@ -344,7 +513,8 @@ class RetrainingStatus(StatusModel):
     result: RetrainingResult = "Running"
     """Running, Succeeded, Failed, AwaitingApproval, Promoted, Rejected or RolledBack."""
     reason: str = ""
-    """CamelCase reason of the last decision."""
+    """CamelCase reason of the last decision; while running, what started the Job:
+    RetrainingStarted (input drift), PredictionDrift, PerformanceDegraded or Scheduled."""
     message: str = ""
     """Details of the last decision."""
     uri: str = ""
@@ -379,7 +549,16 @@ class DriftPolicyStatus(StatusModel):
     ] = []
     """Per-feature scores of the last evaluation."""
     conditions: ConditionList = []
-    """DriftDetected, Retraining, PromotionPending and SourceReady."""
+    """DriftDetected, PredictionDrift, PerformanceDegraded, Retraining, PromotionPending and
+    SourceReady."""
+    performance: PerformanceStatus | None = None
+    """The live metric, its baseline and the feedback rows of the last evaluation."""
+    prediction_drift: PredictionDriftStatus | None = None
+    """Prediction drift scores of the last evaluation."""
+    last_scheduled_time: datetime | None = None
+    """The latest scheduled time handled (so a restart does not run it twice)."""
+    next_scheduled_time: datetime | None = None
+    """When the schedule fires next."""
     last_trigger_time: datetime | None = None
     """When a retraining Job was last started (for the cooldown)."""
     last_retraining: RetrainingStatus | None = None

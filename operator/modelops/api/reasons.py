@@ -12,6 +12,8 @@ DRIFT_DETECTED: Final = "DriftDetected"
 RETRAINING: Final = "Retraining"
 PROMOTION_PENDING: Final = "PromotionPending"
 SOURCE_READY: Final = "SourceReady"
+PREDICTION_DRIFT: Final = "PredictionDrift"
+PERFORMANCE_DEGRADED: Final = "PerformanceDegraded"
 
 # --- ModelDeployment reasons -------------------------------------------------------------------
 INVALID_SPEC: Final = "InvalidSpec"
@@ -47,3 +49,14 @@ CANDIDATE_RECORDED: Final = "CandidateRecorded"
 AWAITING_APPROVAL: Final = "AwaitingApproval"
 APPROVAL_EXPIRED: Final = "ApprovalExpired"
 ROLLED_BACK: Final = "RolledBack"
+# Prediction drift, performance and the schedule (#14). PREDICTION_DRIFT, PERFORMANCE_DEGRADED
+# (above) and SCHEDULED are also the lastRetraining reasons of the Jobs these signals start.
+PREDICTION_DRIFT_FOUND: Final = "PredictionDriftFound"
+NO_PREDICTION_DRIFT: Final = "NoPredictionDrift"
+NO_OUTPUT_PROFILE: Final = "NoOutputProfile"
+METRIC_DEGRADED: Final = "MetricDegraded"
+METRIC_HEALTHY: Final = "MetricHealthy"
+METRIC_UNDEFINED: Final = "MetricUndefined"
+METRIC_NOT_APPLICABLE: Final = "MetricNotApplicable"
+SCHEDULED: Final = "Scheduled"
+SCHEDULE_SKIPPED: Final = "ScheduleSkipped"

@@ -17,12 +17,14 @@ from modelops.resources import BuildDefaults
 
 class PolicyMemory:
     """In-memory facts of this operator run: evaluation times that were not written, and the
-    profiles already fetched (keyed by model URI; a model directory is immutable)."""
+    profiles and holdout metrics already fetched (keyed by model URI; a model directory is
+    immutable)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._evaluated: dict[str, datetime] = {}
         self._profiles: dict[str, Profile] = {}
+        self._holdout: dict[str, dict[str, float]] = {}
 
     def evaluated(self, key: str) -> datetime | None:
         with self._lock:
@@ -41,6 +43,17 @@ class PolicyMemory:
             if len(self._profiles) > 1024:
                 self._profiles.clear()
             self._profiles[uri] = profile
+
+    def holdout(self, uri: str) -> dict[str, float] | None:
+        """The holdout metrics of the model at ``uri`` (its metadata.json), if read before."""
+        with self._lock:
+            return self._holdout.get(uri)
+
+    def keep_holdout(self, uri: str, metrics: dict[str, float]) -> None:
+        with self._lock:
+            if len(self._holdout) > 1024:
+                self._holdout.clear()
+            self._holdout[uri] = dict(metrics)
 
     def forget(self, key: str) -> None:
         with self._lock:

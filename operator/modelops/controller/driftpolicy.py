@@ -3,16 +3,20 @@
 One timer tick per policy does, in order:
 
 1. follow the last retraining (Job outcome, manual approval, the promoted version's rollout);
-2. if ``spec.interval`` has passed, evaluate drift on the window and apply the trigger rule,
+2. if ``retraining.schedule`` has a time due that was not handled yet, start the scheduled
+   retraining (``status.lastScheduledTime`` records it, so a restart does not run it twice);
+3. if ``spec.interval`` has passed, evaluate the window: input drift, prediction drift and the
+   live metric from feedback; apply the trigger rule over the signals ``trigger.signals`` lists,
    which may create the retraining Job (its name is the idempotency key, see
    ``resources.names.job_name``: a retry after any failure meets a 409 and adopts the Job);
-3. patch status once, only if it changed in more than the evaluation time.
+4. patch status once, only if it changed in more than the evaluation time.
 
 Every decision emits one Event with a CamelCase reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -27,6 +31,8 @@ from modelops.api import (
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    PerformanceStatus,
+    PredictionDriftStatus,
     RetrainingStatus,
     describe_validation_error,
     find_condition,
@@ -37,8 +43,9 @@ from modelops.api import (
     utcnow,
 )
 from modelops.api.conditions import ConditionStatus
+from modelops.api.driftpolicy import CLASSIFICATION_LIVE_METRICS, Retraining
 from modelops.artifacts import TrainingResult
-from modelops.controller import promotion, trigger
+from modelops.controller import promotion, signals, trigger
 from modelops.controller.context import Context
 from modelops.controller.kube import (
     DRIFT_POLICIES,
@@ -51,14 +58,17 @@ from modelops.controller.kube import (
 )
 from modelops.controller.sources import (
     Endpoint,
+    SignalTask,
     SourceError,
     choose_version,
     counts_matrix,
+    fetch_holdout_metrics,
     fetch_profile,
     query_prometheus,
     ready_endpoints,
     scrape_pods,
 )
+from modelops.controller.window import SeriesKey
 from modelops.drift import (
     DEFAULT_THRESHOLDS,
     InsufficientSamplesError,
@@ -72,6 +82,15 @@ from modelops.resources.job import CONTAINER as TRAINER
 from modelops.resources.names import label_value
 
 KIND: Final = "DriftPolicy"
+REASON_ANNOTATION: Final = "modelops.dev/retraining-reason"
+"""On a retraining Job: what started it (RetrainingStarted for input drift, PredictionDrift,
+PerformanceDegraded or Scheduled)."""
+CAUSES: Final = {
+    "Performance": reasons.PERFORMANCE_DEGRADED,
+    "PredictionDrift": reasons.PREDICTION_DRIFT,
+    "InputDrift": reasons.DRIFT_FOUND,
+}
+"""A breached signal and the trigger it records, in the order that names a Job's cause."""
 
 
 def _key(body: dict[str, Any]) -> str:
@@ -122,6 +141,8 @@ class Tick:
         self.status.observed_generation = self.generation
         self.now = utcnow()
         self.events: list[tuple[str, str, str]] = []
+        self.started = False
+        """Whether this tick started (or adopted) a retraining Job: at most one per tick."""
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -177,6 +198,7 @@ def tick(ctx: Context, body: dict[str, Any]) -> None:
             run.write()
             return
         follow_retraining(run, spec)
+        run_schedule(run, spec)
         interval = parse_duration(spec.interval)
         key = _key(body)
         if trigger.is_due(
@@ -241,6 +263,8 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
                 run.namespace,
                 window_text,
                 timeout=settings.scrape_timeout_seconds,
+                predictions=spec.prediction_drift is not None,
+                feedback=_feedback_task(spec),
             )
             version = choose_version(by_version, wanted_version)
             window = by_version.get(version or "", {})
@@ -258,7 +282,7 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
             per_pod = {
                 pod: versions.get(version or "", {}) for pod, versions in scrape.pods.items()
             }
-            delta = ctx.windows.advance(key, version or "", run.now, per_pod)
+            delta = ctx.windows.advance(key, version or "", run.now, per_pod, signals.SIGNED_KEYS)
             detail = scrape.describe()
             if delta is None:
                 run.condition_with_event(
@@ -281,7 +305,16 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     run.condition_with_event(
         reasons.SOURCE_READY, "True", reasons.SOURCE_REACHABLE, f"Read {detail}.", "Normal"
     )
-    judge(run, spec, profile, counts_matrix(profile, window), md_name, version, md, md_spec)
+    judge(run, spec, profile, counts_matrix(profile, window), md_name, version, md, md_spec, window)
+
+
+def _feedback_task(spec: DriftPolicySpec) -> SignalTask | None:
+    """Which feedback counters the policy's performance metric needs (None: no performance)."""
+    if spec.performance is None:
+        return None
+    if spec.performance.metric in CLASSIFICATION_LIVE_METRICS:
+        return "classification"
+    return "regression"
 
 
 def _profile(run: Tick, uri: str, model: str, endpoints: list[Endpoint]) -> Profile | None:
@@ -310,8 +343,56 @@ def judge(
     version: str | None,
     md: dict[str, Any],
     md_spec: ModelDeploymentSpec,
+    window: Mapping[SeriesKey, float] | None = None,
 ) -> None:
-    """Score the window, record it, and apply the trigger rule."""
+    """Score the window on every configured signal, record it, and apply the trigger rule.
+
+    ``counts`` are the window's feature bins (``counts_matrix``), ``window`` all its series (for
+    the prediction and feedback counters). An evaluation breaches when a signal that
+    ``trigger.signals`` lists breaches; when none of those signals could be judged (too few
+    rows), the streak of breaches stays as it was."""
+    run.status.last_evaluation_time = run.now
+    window = window or {}
+    verdicts: dict[str, bool | None] = {
+        "InputDrift": judge_input_drift(run, spec, profile, counts, md_name)
+    }
+    if spec.prediction_drift is not None:
+        verdicts["PredictionDrift"] = judge_prediction_drift(run, spec, profile, window, md_name)
+    else:
+        _drop_signal(run, reasons.PREDICTION_DRIFT)
+    if spec.performance is not None:
+        verdicts["Performance"] = judge_performance(run, spec, profile, window, md_name, md_spec)
+    else:
+        _drop_signal(run, reasons.PERFORMANCE_DEGRADED)
+    judged: dict[str, bool] = {}
+    for signal in spec.trigger.signals:
+        verdict = verdicts.get(signal)
+        if verdict is not None:
+            judged[signal] = verdict
+    if not judged:
+        return
+    breached = [s for s in CAUSES if judged.get(s)]
+    run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if breached else 0
+    if run.started:  # the schedule started a Job this tick: a new run of breaches begins
+        run.status.consecutive_breaches = 0
+        return
+    cause = CAUSES[breached[0]] if breached else reasons.DRIFT_FOUND
+    maybe_retrain(run, spec, version, md, md_spec, cause)
+
+
+def _drop_signal(run: Tick, condition_type: str) -> None:
+    """A signal the spec no longer configures leaves neither status nor condition behind."""
+    if condition_type == reasons.PREDICTION_DRIFT:
+        run.status.prediction_drift = None
+    else:
+        run.status.performance = None
+    run.status.conditions = [c for c in run.status.conditions if c.type != condition_type]
+
+
+def judge_input_drift(
+    run: Tick, spec: DriftPolicySpec, profile: Profile, counts: Any, md_name: str
+) -> bool | None:
+    """Input drift of the window (None: too few rows, or the spec does not fit the profile)."""
     metrics: dict[str, float] = {
         m.type: m.threshold or DEFAULT_THRESHOLDS[m.type] for m in spec.metrics
     }
@@ -321,7 +402,6 @@ def judge(
     }
     include = spec.features.include if spec.features else None
     samples = int(counts.sum(axis=1).min()) if counts.size else 0
-    run.status.last_evaluation_time = run.now
     try:
         report = compute_drift(
             profile,
@@ -339,12 +419,12 @@ def judge(
             reasons.INSUFFICIENT_SAMPLES,
             f"The window has {samples} rows; at least {spec.min_samples} are needed.",
         )
-        return
+        return None
     except ValueError as exc:
         run.condition_with_event(
             reasons.DRIFT_DETECTED, "Unknown", reasons.INVALID_SPEC, str(exc), "Warning"
         )
-        return
+        return None
     breached = report.breached_features
     needed = trigger.required_breaches(spec.trigger.min_breached_features, len(report.features))
     drifted = len(breached) >= needed
@@ -359,7 +439,6 @@ def judge(
         )
         for f in report.features
     ]
-    run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if drifted else 0
     ctx = run.ctx
     ctx.metrics.set_drift(
         run.namespace, run.name, md_name, {f.name: f.scores for f in report.features}
@@ -384,10 +463,247 @@ def judge(
             f"rows; {needed} needed.",
             "Normal",
         )
-    maybe_retrain(run, spec, version, md, md_spec)
+    return drifted
+
+
+def judge_prediction_drift(
+    run: Tick,
+    spec: DriftPolicySpec,
+    profile: Profile,
+    window: Mapping[SeriesKey, float],
+    md_name: str,
+) -> bool | None:
+    """Drift of the served predictions against the profile's output entry (None: not judged)."""
+    assert spec.prediction_drift is not None
+    if profile.output is None:
+        run.status.prediction_drift = None
+        run.condition_with_event(
+            reasons.PREDICTION_DRIFT,
+            "Unknown",
+            reasons.NO_OUTPUT_PROFILE,
+            "The model's profile has no output entry (it was written before prediction drift "
+            "existed): retrain or re-package the model to score its predictions.",
+            "Warning",
+        )
+        return None
+    counts = signals.prediction_counts(profile.output, window)
+    thresholds: dict[str, float] = {
+        m.type: m.threshold or DEFAULT_THRESHOLDS[m.type] for m in spec.prediction_drift.metrics
+    }
+    samples = round(float(counts.sum()))
+    try:
+        report = signals.score_predictions(profile, counts, thresholds, spec.min_samples)
+    except InsufficientSamplesError:
+        run.status.prediction_drift = PredictionDriftStatus(samples=samples)
+        run.condition(
+            reasons.PREDICTION_DRIFT,
+            "Unknown",
+            reasons.INSUFFICIENT_SAMPLES,
+            f"The window has {samples} predictions; at least {spec.min_samples} are needed.",
+        )
+        return None
+    [output] = report.features
+    run.status.prediction_drift = PredictionDriftStatus(
+        samples=report.samples,
+        scores={m: round(v, 6) for m, v in output.scores.items()},
+        breached_metrics=list(output.breached_metrics),
+    )
+    run.ctx.metrics.set_prediction_drift(run.namespace, run.name, md_name, output.scores)
+    run.ctx.metrics.prediction_drift_detected.labels(run.namespace, run.name).set(
+        1 if output.breached else 0
+    )
+    if output.breached:
+        run.condition_with_event(
+            reasons.PREDICTION_DRIFT,
+            "True",
+            reasons.PREDICTION_DRIFT_FOUND,
+            f"The predictions drifted ({', '.join(output.breached_metrics)}) in "
+            f"{report.samples} predictions.",
+            "Warning",
+        )
+        return True
+    run.condition_with_event(
+        reasons.PREDICTION_DRIFT,
+        "False",
+        reasons.NO_PREDICTION_DRIFT,
+        f"The predictions did not drift in {report.samples} predictions.",
+        "Normal",
+    )
+    return False
+
+
+def judge_performance(
+    run: Tick,
+    spec: DriftPolicySpec,
+    profile: Profile,
+    window: Mapping[SeriesKey, float],
+    md_name: str,
+    md_spec: ModelDeploymentSpec,
+) -> bool | None:
+    """The live metric over the window's feedback against the holdout (None: not judged)."""
+    performance = spec.performance
+    assert performance is not None
+    metric = performance.metric
+    classifier = (profile.output is not None and profile.output.kind == "categorical") or any(
+        kind == signals.CONFUSION for kind, _ in window
+    )
+    classes = _classes(profile, window) if classifier else None
+    feedback = signals.window_feedback(window, classes)
+    samples = feedback.rows if feedback is not None else 0
+    baseline = signals.holdout_baseline(metric, _holdout(run, md_spec.model.uri))
+    status = PerformanceStatus(metric=metric, baseline=baseline, samples=samples)
+    run.status.performance = status
+    if baseline is not None:
+        run.ctx.metrics.performance_baseline.labels(run.namespace, run.name, md_name, metric).set(
+            baseline
+        )
+    if feedback is None or samples < performance.min_samples:
+        run.condition(
+            reasons.PERFORMANCE_DEGRADED,
+            "Unknown",
+            reasons.INSUFFICIENT_SAMPLES,
+            f"The window has {samples} feedback rows; at least {performance.min_samples} are "
+            "needed.",
+        )
+        return None
+    try:
+        value = signals.live_metric(metric, feedback)
+    except ValueError as exc:
+        run.condition_with_event(
+            reasons.PERFORMANCE_DEGRADED,
+            "Unknown",
+            reasons.METRIC_NOT_APPLICABLE,
+            str(exc),
+            "Warning",
+        )
+        return None
+    if value is None:
+        run.condition(
+            reasons.PERFORMANCE_DEGRADED,
+            "Unknown",
+            reasons.METRIC_UNDEFINED,
+            f"{metric} is undefined on the window's {samples} feedback rows (a constant target).",
+        )
+        return None
+    status.value = round(value, 6)
+    run.ctx.metrics.performance_value.labels(run.namespace, run.name, md_name, metric).set(value)
+    verdict = signals.judge_performance(
+        metric,
+        value,
+        baseline,
+        max_drop=performance.max_drop,
+        minimum=performance.min,
+        maximum=performance.max,
+    )
+    message = f"{verdict.message} ({samples} feedback rows)"
+    run.ctx.metrics.performance_degraded.labels(run.namespace, run.name).set(
+        1 if verdict.degraded else 0
+    )
+    if verdict.degraded:
+        run.condition_with_event(
+            reasons.PERFORMANCE_DEGRADED, "True", reasons.METRIC_DEGRADED, message, "Warning"
+        )
+    else:
+        run.condition_with_event(
+            reasons.PERFORMANCE_DEGRADED, "False", reasons.METRIC_HEALTHY, message, "Normal"
+        )
+    return verdict.degraded
+
+
+def _classes(profile: Profile, window: Mapping[SeriesKey, float]) -> tuple[str, ...]:
+    """The classes of the confusion matrix: the profile's output categories, else the labels
+    the feedback names (a profile without an output entry)."""
+    if profile.output is not None and profile.output.kind == "categorical":
+        return profile.output.categories
+    labels: set[str] = set()
+    for kind, pair in window:
+        if kind == signals.CONFUSION:
+            actual, _, predicted = pair.partition(signals.SEPARATOR)
+            labels.update((actual, predicted))
+    return tuple(sorted(labels))
+
+
+def _holdout(run: Tick, uri: str) -> dict[str, float]:
+    """The serving model's holdout metrics (metadata.json); those of the candidate this policy
+    promoted when the operator cannot read the model directory; else none."""
+    cached = run.ctx.memory.holdout(uri)
+    if cached is not None:
+        return cached
+    try:
+        metrics = fetch_holdout_metrics(uri, timeout=run.ctx.settings.scrape_timeout_seconds)
+    except SourceError:
+        last = run.status.last_retraining
+        if last is not None and last.uri == uri and last.metrics:
+            return dict(last.metrics)
+        return {}
+    run.ctx.memory.keep_holdout(uri, metrics)
+    return metrics
+
+
+# --- The schedule ---------------------------------------------------------------------------------
+
+
+def run_schedule(run: Tick, spec: DriftPolicySpec) -> None:
+    """Start the scheduled retraining when a time is due; keep ``nextScheduledTime`` current."""
+    retraining = spec.retraining
+    if retraining is None or retraining.schedule is None:
+        run.status.next_scheduled_time = None
+        return
+    since = trigger.schedule_since(
+        run.status.last_scheduled_time,
+        run.previous.next_scheduled_time,
+        _parse_time(run.meta.get("creationTimestamp")),
+        run.generation,
+        run.now,
+    )
+    state = trigger.schedule_state(retraining.schedule, retraining.time_zone, run.now, since)
+    run.status.next_scheduled_time = state.next_time
+    if state.due is None:
+        return
+    md_name = spec.model_deployment_ref.name
+    md = run.ctx.kube.get(MODEL_DEPLOYMENTS, run.namespace, md_name)
+    md_spec = None
+    if md is not None:
+        try:
+            md_spec = ModelDeploymentSpec.model_validate(md.get("spec") or {})
+        except ValidationError:
+            md_spec = None
+    if md is None or md_spec is None:
+        # Not handled: the time stays due (and next) until the ModelDeployment is back.
+        run.status.next_scheduled_time = state.due
+        run.condition_with_event(
+            reasons.RETRAINING,
+            "False",
+            reasons.MODEL_NOT_FOUND,
+            f"Scheduled retraining waits: ModelDeployment {md_name} is missing or invalid.",
+            "Warning",
+        )
+        return
+    md_status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    version = md_spec.model.version or md_status.model_version
+    run.status.last_scheduled_time = state.due
+    running = _running_jobs(run) if retraining.enabled else []
+    decision = trigger.decide_scheduled(
+        enabled=retraining.enabled,
+        running=len(running),
+        max_concurrent=retraining.max_concurrent,
+        due=state.due,
+        missed=state.missed,
+    )
+    if not decision.start:
+        run.event("Normal", decision.reason, decision.message)
+        return
+    start_retraining(
+        run, spec, retraining, version, md, md_spec, reasons.SCHEDULED, decision.message
+    )
 
 
 # --- Retraining --------------------------------------------------------------------------------
+
+
+def _running_jobs(run: Tick) -> list[dict[str, Any]]:
+    jobs = run.ctx.kube.list(JOBS, run.namespace, {label_keys.POLICY: label_value(run.name)})
+    return [j for j in jobs if promotion.job_outcome(j).state == "running" and run.owner.owns(j)]
 
 
 def maybe_retrain(
@@ -396,12 +712,14 @@ def maybe_retrain(
     version: str | None,
     md: dict[str, Any],
     md_spec: ModelDeploymentSpec,
+    cause: str = reasons.DRIFT_FOUND,
 ) -> None:
-    """Apply the trigger gates and create (or adopt) the retraining Job."""
+    """Apply the trigger gates and create (or adopt) the retraining Job; ``cause`` is the
+    breached signal's reason (DriftFound, PredictionDrift or PerformanceDegraded)."""
     retraining = spec.retraining
     consecutive = run.status.consecutive_breaches
     needed = spec.trigger.consecutive_evaluations
-    if consecutive < needed:
+    if consecutive < needed or run.started:
         return
     running_jobs: list[dict[str, Any]] = []
     candidate = None
@@ -415,7 +733,7 @@ def maybe_retrain(
         name = job_name(run.name, run.owner.uid, candidate)
         existing = next((j for j in jobs if j["metadata"]["name"] == name), None)
         if existing is not None and run.owner.owns(existing):
-            _record_started(run, name, candidate, adopted=True)
+            _record_started(run, name, candidate, adopted=True, cause=cause)
             return
         running_jobs = [
             j for j in jobs if promotion.job_outcome(j).state == "running" and run.owner.owns(j)
@@ -441,8 +759,25 @@ def maybe_retrain(
             "Normal",
         )
         return
+    start_retraining(run, spec, retraining, version, md, md_spec, cause, decision.message)
+
+
+def start_retraining(
+    run: Tick,
+    spec: DriftPolicySpec,
+    retraining: Retraining,
+    version: str | None,
+    md: dict[str, Any],
+    md_spec: ModelDeploymentSpec,
+    cause: str,
+    why: str,
+) -> None:
+    """Create (or adopt, on a 409) the Job that trains the next candidate of ``version``."""
     assert retraining.data_uri is not None
     assert retraining.output_uri is not None
+    current = version or md_spec.model.version or "v0"
+    last = run.status.last_retraining
+    candidate = trigger.next_candidate_version(current, last.candidate_version if last else None)
     request = TrainingRequest(
         model_deployment=md["metadata"]["name"],
         candidate_version=candidate,
@@ -461,6 +796,7 @@ def maybe_retrain(
         storage=spec.storage or md_spec.storage,
     )
     job = build_job(run.owner, request, run.ctx.defaults)
+    job["metadata"].setdefault("annotations", {})[REASON_ANNOTATION] = _start_reason(cause)
     name = job["metadata"]["name"]
     try:
         run.ctx.kube.create(JOBS, run.namespace, job)
@@ -475,19 +811,34 @@ def maybe_retrain(
                 "Warning",
             )
             return
-        _record_started(run, name, candidate, adopted=True)
+        _record_started(run, name, candidate, adopted=True, cause=cause)
         return
     run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "started").inc()
-    _record_started(run, name, candidate, adopted=False, why=decision.message)
+    _record_started(run, name, candidate, adopted=False, why=why, cause=cause)
 
 
-def _record_started(run: Tick, name: str, candidate: str, *, adopted: bool, why: str = "") -> None:
+def _start_reason(cause: str) -> str:
+    """lastRetraining.reason of a running Job: RetrainingStarted for input drift (as before
+    #14), else what started it (PredictionDrift, PerformanceDegraded, Scheduled)."""
+    return reasons.RETRAINING_STARTED if cause == reasons.DRIFT_FOUND else cause
+
+
+def _record_started(
+    run: Tick,
+    name: str,
+    candidate: str,
+    *,
+    adopted: bool,
+    why: str = "",
+    cause: str = reasons.DRIFT_FOUND,
+) -> None:
+    run.started = True
     run.status.last_retraining = RetrainingStatus(
         job=name,
         candidate_version=candidate,
         start_time=run.now,
         result="Running",
-        reason=reasons.RETRAINING_STARTED,
+        reason=_start_reason(cause),
         message=f"Training candidate {candidate}.",
     )
     run.status.last_trigger_time = run.now

@@ -32,6 +32,39 @@ class OperatorMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+        self.prediction_drift_score = Gauge(
+            "modelops_prediction_drift_score",
+            "Drift score of the served predictions by one metric in the policy's last "
+            "evaluation (higher means more drift).",
+            ["namespace", "policy", "model", "metric"],
+            registry=self.registry,
+        )
+        self.performance_value = Gauge(
+            "modelops_performance_value",
+            "The live metric computed from ground-truth feedback in the policy's last "
+            "evaluation that had enough feedback.",
+            ["namespace", "policy", "model", "metric"],
+            registry=self.registry,
+        )
+        self.performance_baseline = Gauge(
+            "modelops_performance_baseline",
+            "The serving model's holdout value of the policy's live metric (metadata.json).",
+            ["namespace", "policy", "model", "metric"],
+            registry=self.registry,
+        )
+        self.prediction_drift_detected = Gauge(
+            "modelops_prediction_drift_detected",
+            "1 when the policy's last evaluation found the served predictions drifted, else 0.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+        self.performance_degraded = Gauge(
+            "modelops_performance_degraded",
+            "1 when the policy's last judged live metric was degraded (maxDrop, min or max), "
+            "else 0.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
         self.retraining_jobs = Counter(
             "modelops_retraining_jobs",
             "Retraining Jobs by outcome (started, succeeded, failed).",
@@ -88,11 +121,27 @@ class OperatorMetrics:
             for metric, score in by_metric.items():
                 self.drift_score.labels(namespace, policy, model, feature, metric).set(score)
 
+    def set_prediction_drift(
+        self, namespace: str, policy: str, model: str, scores: dict[str, float]
+    ) -> None:
+        """Replace the policy's prediction drift gauges with ``scores`` (metric -> score)."""
+        _remove_policy(self.prediction_drift_score, namespace, policy)
+        for metric, score in scores.items():
+            self.prediction_drift_score.labels(namespace, policy, model, metric).set(score)
+
     def forget_policy(self, namespace: str, policy: str, *, keep_detected: bool = False) -> None:
-        """Drop the gauges of a policy (deleted, or before new scores are set)."""
-        for labels in _label_sets(self.drift_score):
-            if labels[0] == namespace and labels[1] == policy:
-                self.drift_score.remove(*labels)
+        """Drop the gauges of a policy (deleted, or before new scores are set); the prediction
+        drift and performance gauges only when it is deleted (they are replaced on their own)."""
+        _remove_policy(self.drift_score, namespace, policy)
+        if not keep_detected:
+            for gauge in (
+                self.prediction_drift_score,
+                self.performance_value,
+                self.performance_baseline,
+                self.prediction_drift_detected,
+                self.performance_degraded,
+            ):
+                _remove_policy(gauge, namespace, policy)
         if not keep_detected:
             for labels in _label_sets(self.drift_detected):
                 if labels == (namespace, policy):
@@ -119,6 +168,13 @@ class OperatorMetrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def _remove_policy(metric: Gauge, namespace: str, policy: str) -> None:
+    """Remove every series of ``metric`` whose first two labels are the policy's."""
+    for labels in _label_sets(metric):
+        if labels[0] == namespace and labels[1] == policy:
+            metric.remove(*labels)
 
 
 def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:

@@ -16,16 +16,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops.artifacts import PROFILE_FILE
+from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
+from modelops.controller import signals
 from modelops.controller.fanout import bounded_map
 from modelops.controller.window import SeriesKey
 from modelops.drift import Profile, ProfileError
@@ -34,6 +35,19 @@ from modelops.storage import StorageError, join_uri, local_path, parse_uri
 
 BIN_METRIC: Final = "modelops_feature_bin"
 """The family name of ``modelops_feature_bin_total`` as the parser reports it."""
+PREDICTION_METRIC: Final = "modelops_prediction_bin"
+FEEDBACK_ROWS_METRIC: Final = "modelops_feedback_rows"
+CONFUSION_METRIC: Final = "modelops_feedback_confusion"
+FEEDBACK_SUM_METRICS: Final = {
+    "modelops_feedback_abs_error": "absError",
+    "modelops_feedback_squared_error": "squaredError",
+    "modelops_feedback_target": "target",
+    "modelops_feedback_target_squared": "targetSquared",
+}
+"""Families of the regression sums, and their names in the counts document."""
+COUNTED_FAMILIES: Final = frozenset(
+    {BIN_METRIC, PREDICTION_METRIC, FEEDBACK_ROWS_METRIC, CONFUSION_METRIC, *FEEDBACK_SUM_METRICS}
+)
 MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 READ_BYTES: Final = 256 * 1024
 """Bytes read at once from a response (the deadline is checked between reads)."""
@@ -91,12 +105,31 @@ def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str = "http"
     return [found[key] for key in sorted(found)]
 
 
+def _series_key(family: str, labels: Mapping[str, str]) -> SeriesKey | None:
+    """The window's key of one sample of ``family`` (see ``signals``), None for other families."""
+    if family == BIN_METRIC:
+        return (labels.get("feature", ""), labels.get("bin", ""))
+    if family == PREDICTION_METRIC:
+        return (signals.PREDICTION_LABEL, labels.get("bin", ""))
+    if family == FEEDBACK_ROWS_METRIC:
+        return (signals.FEEDBACK, "rows")
+    if family == CONFUSION_METRIC:
+        pair = labels.get("actual", "") + signals.SEPARATOR + labels.get("predicted", "")
+        return (signals.CONFUSION, pair)
+    if family in FEEDBACK_SUM_METRICS:
+        return (signals.FEEDBACK, FEEDBACK_SUM_METRICS[family])
+    return None
+
+
 def parse_bin_counters(text: str, model: str) -> dict[str, dict[SeriesKey, float]]:
-    """``modelops_feature_bin_total`` samples of ``model`` by version: version -> series."""
+    """The bin, prediction and feedback counters of ``model`` in ``/metrics`` text, by version:
+    version -> series (keyed as in ``signals``)."""
     by_version: dict[str, dict[SeriesKey, float]] = {}
     try:
         for family in text_string_to_metric_families(text):
-            if family.name != BIN_METRIC:
+            # A family without a TYPE line is "untyped" and keeps the _total in its name.
+            name = family.name.removesuffix("_total")
+            if name not in COUNTED_FAMILIES:
                 continue
             for sample in family.samples:
                 if not sample.name.endswith("_total"):
@@ -104,7 +137,9 @@ def parse_bin_counters(text: str, model: str) -> dict[str, dict[SeriesKey, float
                 labels = sample.labels
                 if labels.get("model") != model:
                     continue
-                key = (labels.get("feature", ""), labels.get("bin", ""))
+                key = _series_key(name, labels)
+                if key is None:
+                    continue
                 series = by_version.setdefault(labels.get("version", ""), {})
                 series[key] = series.get(key, 0.0) + float(sample.value)
     except ValueError as exc:
@@ -138,16 +173,66 @@ def choose_version(versions: Iterable[str], wanted: str | None) -> str | None:
     return seen[0] if len(seen) == 1 else None
 
 
-def promql(model: str, version: str | None, window: str) -> str:
-    """The PromQL of a window's bin counts of one model (and version)."""
+def promql(
+    model: str,
+    version: str | None,
+    window: str,
+    metric: str = "modelops_feature_bin_total",
+    by: tuple[str, ...] = ("feature", "bin"),
+) -> str:
+    """The PromQL of a window's growth of one counter of one model (and version)."""
     matchers = [f'model="{_escape(model)}"']
     if version:
         matchers.append(f'version="{_escape(version)}"')
     selector = ",".join(matchers)
-    return (
-        f"sum by (namespace, version, feature, bin) "
-        f"(increase(modelops_feature_bin_total{{{selector}}}[{window}]))"
-    )
+    labels = ", ".join(("namespace", "version", *by))
+    return f"sum by ({labels}) (increase({metric}{{{selector}}}[{window}]))"
+
+
+SignalTask = Literal["classification", "regression"]
+
+
+def signal_queries(
+    predictions: bool, feedback: SignalTask | None
+) -> list[tuple[str, tuple[str, ...], Callable[[Mapping[str, str]], SeriesKey]]]:
+    """The counters a policy needs beyond the bins: (metric, grouping labels, series key)."""
+    queries: list[tuple[str, tuple[str, ...], Callable[[Mapping[str, str]], SeriesKey]]] = []
+    if predictions:
+        queries.append(
+            (
+                PREDICTION_METRIC + "_total",
+                ("bin",),
+                lambda labels: (signals.PREDICTION_LABEL, labels.get("bin", "")),
+            )
+        )
+    if feedback is not None:
+        queries.append(
+            (FEEDBACK_ROWS_METRIC + "_total", (), _constant_key((signals.FEEDBACK, "rows")))
+        )
+    if feedback == "classification":
+        queries.append(
+            (
+                CONFUSION_METRIC + "_total",
+                ("actual", "predicted"),
+                lambda labels: (
+                    signals.CONFUSION,
+                    labels.get("actual", "") + signals.SEPARATOR + labels.get("predicted", ""),
+                ),
+            )
+        )
+    elif feedback == "regression":
+        for family, name in FEEDBACK_SUM_METRICS.items():
+            queries.append((family + "_total", (), _constant_key((signals.FEEDBACK, name))))
+    return queries
+
+
+def _constant_key(key: SeriesKey) -> Callable[[Mapping[str, str]], SeriesKey]:
+    """A series key that does not depend on the labels (a counter with one series)."""
+    return lambda _labels: key
+
+
+def _bin_key(labels: Mapping[str, str]) -> SeriesKey:
+    return (str(labels.get("feature", "")), str(labels.get("bin", "")))
 
 
 def _escape(value: str) -> str:
@@ -155,7 +240,9 @@ def _escape(value: str) -> str:
 
 
 def parse_prometheus_vector(
-    document: Mapping[str, Any], namespace: str
+    document: Mapping[str, Any],
+    namespace: str,
+    key: Callable[[Mapping[str, str]], SeriesKey] = _bin_key,
 ) -> dict[str, dict[SeriesKey, float]]:
     """A Prometheus instant-vector answer as version -> series; series labelled with another
     namespace are dropped (scrape configs without a namespace label keep everything)."""
@@ -175,9 +262,9 @@ def parse_prometheus_vector(
             raise SourceError("Prometheus answered a sample without a value") from None
         if not np.isfinite(value):
             continue
-        key = (str(labels.get("feature", "")), str(labels.get("bin", "")))
+        series_key = key(labels)
         series = by_version.setdefault(str(labels.get("version", "")), {})
-        series[key] = series.get(key, 0.0) + value
+        series[series_key] = series.get(series_key, 0.0) + value
     return by_version
 
 
@@ -242,12 +329,15 @@ class PodScrape:
 
 
 def counts_series(counts: Counts) -> dict[SeriesKey, float]:
-    """A counts document's bins as the series ``/metrics`` text gives (feature, bin) -> value."""
-    return {
+    """A counts document's bins as the series ``/metrics`` text gives (feature, bin) -> value,
+    and its prediction and feedback counts (see ``signals``)."""
+    series = {
         (name, str(index)): float(value)
         for name, values in counts.features.items()
         for index, value in enumerate(values.tolist())
     }
+    series.update(signals.counts_document_series(counts))
+    return series
 
 
 def read_pod(
@@ -321,18 +411,34 @@ def query_prometheus(
     window: str,
     *,
     timeout: float,
+    predictions: bool = False,
+    feedback: SignalTask | None = None,
 ) -> dict[str, dict[SeriesKey, float]]:
-    """The window's bin counts from Prometheus' HTTP API (``increase`` over ``window``)."""
-    query = urllib.parse.urlencode({"query": promql(model, version, window)})
-    url = f"{base_url.rstrip('/')}/api/v1/query?{query}"
-    raw = http_get(url, timeout)
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise SourceError(f"Prometheus at {base_url} answered something that is not JSON") from None
-    if not isinstance(document, dict):
-        raise SourceError(f"Prometheus at {base_url} answered an unexpected document")
-    return parse_prometheus_vector(document, namespace)
+    """The window's bin counts from Prometheus' HTTP API (``increase`` over ``window``), and with
+    ``predictions``/``feedback`` the prediction bins and feedback counters too (one query each).
+
+    ``increase`` treats a fall as a counter reset, so the sum of regression targets is right
+    only while it grows (non-negative targets); the pods source has no such limit."""
+    by_version: dict[str, dict[SeriesKey, float]] = {}
+    queries = [
+        ("modelops_feature_bin_total", ("feature", "bin"), _bin_key),
+        *signal_queries(predictions, feedback),
+    ]
+    for metric, by, key in queries:
+        query = urllib.parse.urlencode({"query": promql(model, version, window, metric, by)})
+        url = f"{base_url.rstrip('/')}/api/v1/query?{query}"
+        raw = http_get(url, timeout)
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise SourceError(
+                f"Prometheus at {base_url} answered something that is not JSON"
+            ) from None
+        if not isinstance(document, dict):
+            raise SourceError(f"Prometheus at {base_url} answered an unexpected document")
+        for version_label, series in parse_prometheus_vector(document, namespace, key).items():
+            by_version.setdefault(version_label, {}).update(series)
+    return by_version
 
 
 def fetch_profile(
@@ -369,3 +475,24 @@ def fetch_profile(
     except (StorageError, SourceError, OSError) as exc:
         problems.append(str(exc))
     raise ProfileError("the model's profile is unavailable: " + "; ".join(problems[:3]))
+
+
+def fetch_holdout_metrics(model_uri: str, *, timeout: float) -> dict[str, float]:
+    """The holdout metrics in the model's ``metadata.json`` (the performance baseline), read
+    where the operator can read it (an http(s) URI, or a file:// or pvc:// path present in its
+    filesystem). SourceError says why not (e.g. object storage: the operator holds no
+    credentials)."""
+    try:
+        parsed = parse_uri(model_uri)
+        if parsed.is_object_store:
+            raise SourceError(f"{model_uri} is in object storage, which the operator does not read")
+        if parsed.is_http:
+            raw = http_get(join_uri(model_uri, METADATA_FILE), timeout)
+        else:
+            path = local_path(model_uri) / METADATA_FILE
+            if not path.is_file():
+                raise SourceError(f"{path} is not mounted in the operator")
+            raw = path.read_bytes()
+        return dict(ModelMetadata.model_validate_json(raw).metrics)
+    except (StorageError, OSError, ValueError) as exc:
+        raise SourceError(f"{METADATA_FILE} of {model_uri} is unreadable: {exc}") from None

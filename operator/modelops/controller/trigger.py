@@ -1,11 +1,15 @@
-"""When drift becomes a retraining (pure): due-check, breach rule, trigger gates, candidate name."""
+"""When drift becomes a retraining (pure): due-check, breach rule, trigger gates, the schedule,
+candidate name."""
 
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
 
 from modelops.api import reasons
 
@@ -72,6 +76,97 @@ def decide_trigger(
         reasons.RETRAINING_STARTED,
         f"Drift breached the trigger in {consecutive} consecutive evaluations.",
     )
+
+
+# --- The schedule --------------------------------------------------------------------------------
+
+MAX_COUNTED_MISSES = 1000
+"""Missed times counted for the message (a long outage of a minutely schedule stops here)."""
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """Where a schedule stands at ``now``: the time to run (the latest one not yet handled, at
+    most one catch-up), how many older ones were missed, and the next time."""
+
+    due: datetime | None
+    missed: int
+    next_time: datetime | None
+
+
+def schedule_state(
+    schedule: str, time_zone: str | None, now: datetime, since: datetime
+) -> ScheduleState:
+    """The schedule's times after ``since`` (the last handled one) up to ``now``, read as a
+    CronJob reads ``schedule`` in ``time_zone`` (default UTC). Only the latest is due: times
+    missed while the operator was down give one run, not one each. Times are returned in UTC."""
+    zone = ZoneInfo(time_zone or "UTC")
+    expression = schedule.strip()
+    local_now = now.astimezone(zone)
+    try:
+        next_time = croniter(expression, local_now).get_next(datetime).astimezone(UTC)
+    except CroniterBadDateError:
+        next_time = None  # e.g. 0 0 30 2 *: a date that never comes
+    times = croniter(expression, since.astimezone(zone))
+    due: datetime | None = None
+    missed = -1
+    try:
+        while missed < MAX_COUNTED_MISSES:
+            candidate = times.get_next(datetime).astimezone(UTC)
+            if candidate > now:
+                break
+            due = candidate
+            missed += 1
+    except CroniterBadDateError:
+        pass
+    if due is not None and missed >= MAX_COUNTED_MISSES:
+        latest = croniter(expression, local_now + timedelta(seconds=1)).get_prev(datetime)
+        due = latest.astimezone(UTC)
+    return ScheduleState(due=due, missed=max(missed, 0), next_time=next_time)
+
+
+def schedule_since(
+    last_scheduled: datetime | None,
+    next_scheduled: datetime | None,
+    created: datetime | None,
+    generation: int,
+    now: datetime,
+) -> datetime:
+    """From when the schedule's times count: after the last handled one; else just before the
+    next time an earlier tick saw (written to status, so it survives a restart; but not after
+    now, for a schedule changed to fire sooner); else from the policy's creation when its spec
+    never changed (the schedule was there from the start, as a CronJob counts); else from now
+    (a schedule added later does not fire for the past)."""
+    if last_scheduled is not None:
+        return last_scheduled
+    if next_scheduled is not None:
+        return min(next_scheduled - timedelta(seconds=1), now)
+    if created is not None and generation <= 1:
+        return created
+    return now
+
+
+def decide_scheduled(
+    *, enabled: bool, running: int, max_concurrent: int, due: datetime, missed: int
+) -> TriggerDecision:
+    """Whether the scheduled time ``due`` starts a retraining: yes unless retraining is disabled
+    or ``max_concurrent`` Jobs run (the time is then skipped, as a CronJob with Forbid does)."""
+    when = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+    catch_up = f" ({missed} earlier time(s) missed while the operator was down)" if missed else ""
+    if not enabled:
+        return TriggerDecision(
+            False,
+            reasons.RETRAINING_DISABLED,
+            f"Scheduled time {when} skipped: retraining is disabled.",
+        )
+    if running >= max_concurrent:
+        return TriggerDecision(
+            False,
+            reasons.SCHEDULE_SKIPPED,
+            f"Scheduled time {when} skipped: {running} retraining Job(s) running, at most "
+            f"{max_concurrent}.",
+        )
+    return TriggerDecision(True, reasons.SCHEDULED, f"Scheduled retraining for {when}{catch_up}.")
 
 
 _RETRAINED = re.compile(r"^(?P<base>.+)-r(?P<n>[0-9]+)$")

@@ -19,7 +19,7 @@ baseline; the next one judges a full window.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,20 +30,27 @@ PodCounters = Mapping[str, Counters]
 """Pod identity (``name/uid``) -> its counters."""
 
 
-def restarted(before: Counters, now: Counters) -> bool:
-    """Whether a pod's process restarted between two scrapes (a counter fell or vanished)."""
-    return any(now.get(key, -1.0) < value for key, value in before.items())
+def restarted(before: Counters, now: Counters, signed: Collection[SeriesKey] = frozenset()) -> bool:
+    """Whether a pod's process restarted between two scrapes (a counter fell or vanished).
+    ``signed`` series (sums that may go down, e.g. of negative targets) only count by vanishing.
+    """
+    return any(
+        key not in now or (key not in signed and now[key] < value) for key, value in before.items()
+    )
 
 
-def window_delta(previous: PodCounters, current: PodCounters) -> dict[SeriesKey, float]:
-    """Summed growth of every series across pods between ``previous`` and ``current``."""
+def window_delta(
+    previous: PodCounters, current: PodCounters, signed: Collection[SeriesKey] = frozenset()
+) -> dict[SeriesKey, float]:
+    """Summed growth of every series across pods between ``previous`` and ``current``; the
+    growth of a ``signed`` series may be negative, the others' only positive."""
     totals: dict[SeriesKey, float] = {}
     for pod, counters in current.items():
         before = previous.get(pod)
-        fresh = before is None or restarted(before, counters)
+        fresh = before is None or restarted(before, counters, signed)
         for key, value in counters.items():
             grown = value if fresh or before is None else value - before.get(key, 0.0)
-            if grown > 0:
+            if grown > 0 or (key in signed and grown != 0):
                 totals[key] = totals.get(key, 0.0) + grown
     return totals
 
@@ -65,7 +72,12 @@ class WindowStore:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def advance(
-        self, policy: str, version: str, now: datetime, current: PodCounters
+        self,
+        policy: str,
+        version: str,
+        now: datetime,
+        current: PodCounters,
+        signed: Collection[SeriesKey] = frozenset(),
     ) -> dict[SeriesKey, float] | None:
         """The window since the previous call, and ``current`` becomes the new baseline.
 
@@ -78,7 +90,7 @@ class WindowStore:
             self._baselines[policy] = Baseline(version, now, snapshot)
         if previous is None or previous.version != version:
             return None
-        return window_delta(previous.pods, snapshot)
+        return window_delta(previous.pods, snapshot, signed)
 
     def baseline_time(self, policy: str) -> datetime | None:
         """When the policy's baseline was taken, if there is one."""
