@@ -459,6 +459,9 @@ def maybe_retrain(
         ),
         job_template=dict(retraining.job_template) if retraining.job_template else None,
         storage=spec.storage or md_spec.storage,
+        fairness=spec.promotion.fairness,
+        reason=reasons.DRIFT_DETECTED,
+        evaluation_time=run.now,
     )
     job = build_job(run.owner, request, run.ctx.defaults)
     name = job["metadata"]["name"]
