@@ -47,3 +47,7 @@ CANDIDATE_RECORDED: Final = "CandidateRecorded"
 AWAITING_APPROVAL: Final = "AwaitingApproval"
 APPROVAL_EXPIRED: Final = "ApprovalExpired"
 ROLLED_BACK: Final = "RolledBack"
+
+# --- The fairness gate (spec.promotion.fairness) ----------------------------------------------
+FAIRNESS_GATE_FAILED: Final = "FairnessGateFailed"
+FAIRNESS_GROUP_TOO_SMALL: Final = "FairnessGroupTooSmall"
