@@ -22,6 +22,11 @@ UNSAFE_MODEL_FILE = "model.joblib"
 PROFILE_FILE = "profile.json"
 METADATA_FILE = "metadata.json"
 MODEL_DIR_FILES = (MODEL_FILE, PROFILE_FILE, METADATA_FILE)
+#: The model card (governed promotion): optional in a model directory, never needed to serve.
+CARD_FILE = "card.json"
+CARD_MARKDOWN_FILE = "card.md"
+#: The fairness table by group of the sensitive columns, when any were named.
+FAIRNESS_FILE = "fairness.json"
 
 #: Kubernetes keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -91,6 +96,8 @@ class TrainingResult(BaseModel):
     """``Succeeded`` or a CamelCase failure reason."""
     message: str = ""
     """Human-readable detail, empty on success."""
+    fairness: FairnessResult | None = None
+    """The fairness metric of challenger and champion per sensitive column, when one was asked."""
 
     @property
     def succeeded(self) -> bool:
@@ -98,10 +105,44 @@ class TrainingResult(BaseModel):
 
     def to_json(self) -> str:
         """Compact JSON that always fits a termination message (the message is cut if needed)."""
-        text = self.model_dump_json(exclude_defaults=False)
+        exclude = {"fairness"} if self.fairness is None else None
+        text = self.model_dump_json(exclude_defaults=False, exclude=exclude)
         if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
             return text
         overflow = len(text.encode()) - TERMINATION_MESSAGE_LIMIT + 16
         return self.model_copy(
             update={"message": self.message[: max(0, len(self.message) - overflow)] + "…"}
-        ).model_dump_json()
+        ).model_dump_json(exclude=exclude)
+
+
+class FairnessColumn(BaseModel):
+    """One sensitive column (or ``a&b``, the intersection) in :class:`FairnessResult`."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    challenger: float | None = None
+    """The metric of the challenger on the holdout (None where it is undefined)."""
+    champion: float | None = None
+    """The metric of the champion on the same rows (None: no champion, or not scored)."""
+    groups: list[str] = Field(default_factory=list)
+    """The two groups behind the challenger's value: lowest rate first, then highest."""
+    small_groups: list[str] = Field(default_factory=list, alias="smallGroups")
+    """Groups with fewer holdout rows than ``minGroupRows`` (names may be cut)."""
+
+
+class FairnessResult(BaseModel):
+    """``fairness`` in the result JSON (the per-group table is ``fairness.json``)."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    metric: str
+    """A fairlearn metric name, e.g. ``demographic_parity_difference``."""
+    min_group_rows: int = Field(alias="minGroupRows")
+    columns: dict[str, FairnessColumn] = Field(default_factory=dict)
+
+
+TrainingResult.model_rebuild()

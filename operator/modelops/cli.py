@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "modelops.controller.cli",  # modelops operator
     "modelops.serving.cli",  # modelops serve
     "modelops.training.cli",  # modelops train, modelops example
+    "modelops.training.card_cli",  # modelops card
     "modelops.drift_report",  # modelops drift report
     "modelops.crdgen",  # modelops crds
 )

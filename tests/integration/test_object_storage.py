@@ -133,7 +133,7 @@ def test_train_from_s3_data_to_s3_output_then_no_op_then_conflict(
     result = result_of(done)
     assert result.succeeded
     assert result.uri == f"{output}/v2"
-    files = [*sorted(MODEL_DIR_FILES), MARKER, "training.json"]
+    files = [*sorted(MODEL_DIR_FILES), MARKER, "training.json", "card.json", "card.md"]
     assert s3.keys(BUCKET, "train-once/") == sorted(f"train-once/v2/{n}" for n in files)
     loaded = load_from_s3(s3, result.uri, tmp_path / "fetched")
     assert loaded.metadata.version == "v2"
@@ -172,10 +172,14 @@ def test_package_to_s3(s3: S3Server, stored: Path, tmp_path: Path) -> None:
     done = modelops(s3, *args)
     assert done.returncode == 0, done.stderr
     assert s3.keys(BUCKET, "packaged/") == sorted(
-        f"packaged/v7/{n}" for n in (*MODEL_DIR_FILES, MARKER)
+        f"packaged/v7/{n}" for n in (*MODEL_DIR_FILES, MARKER, "card.json", "card.md")
     )
     loaded = load_from_s3(s3, output, tmp_path / "fetched")
     assert loaded.metadata.version == "v7"
+    card = modelops(s3, "card", output, "--format", "json")
+    assert card.returncode == 0, card.stderr
+    assert json.loads(card.stdout)["version"] == "v7"
+    assert json.loads(card.stdout)["madeBy"] == "modelops package"
     assert loaded.metadata.features == [str(c) for c in frame.columns if c != "target"]
 
     again = modelops(s3, *args)

@@ -41,6 +41,8 @@ def test_package_writes_a_directory_the_server_loads(fitted: Any, tmp_path: Path
         fitted, REFERENCE[MIXED.columns], REFERENCE["churn"], version="v1", output=tmp_path / "m"
     )
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "card.json",
+        "card.md",
         "metadata.json",
         "model.skops",
         "profile.json",

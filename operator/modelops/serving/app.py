@@ -41,6 +41,7 @@ INFERENCE_HEADER = b"inference-header-content-length"
 THREAD_ROWS = 2048
 
 INFER, READY, METADATA, PROFILE = "infer", "ready", "metadata", "profile"
+CARD = "card"
 COUNTS = counts.SUFFIX
 
 
@@ -52,9 +53,15 @@ class ServingApp:
     """ASGI callable serving one :class:`DataPlane`."""
 
     def __init__(
-        self, dataplane: DataPlane, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+        self,
+        dataplane: DataPlane,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        card_json: bytes | None = None,
     ) -> None:
         self.dataplane = dataplane
+        self.card_json = card_json
+        """The model directory's ``card.json`` (None: it has none; the endpoint says so)."""
         self.metrics = dataplane.metrics
         self.max_request_bytes = max_request_bytes
         self.batcher = Batcher(dataplane)
@@ -69,6 +76,8 @@ class ServingApp:
             self.model_routes[base + "/profile"] = PROFILE
             # Not part of the V2 protocol: the bin counts of /metrics as JSON, for the operator.
             self.model_routes[base + "/" + COUNTS] = COUNTS
+            # Not part of the V2 protocol: the model card (card.json), see serving.card.
+            self.model_routes[base + "/" + CARD] = CARD
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,7 +118,7 @@ class ServingApp:
             version = None
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
-            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE, COUNTS)):
+            if len(rest) <= 1 and (not rest or rest[0] in (READY, INFER, PROFILE, COUNTS, CARD)):
                 self.dataplane.check_model(name, version)  # raises ModelNotFoundError
         raise EndpointNotFoundError(f"no endpoint {path}")
 
@@ -123,6 +132,13 @@ class ServingApp:
             await _send(send, 200, dataplane.profile_json)
         elif route == COUNTS:
             await _send(send, 200, self.metrics.counts_document())
+        elif route == CARD:
+            if self.card_json is None:
+                raise EndpointNotFoundError(
+                    f"model {dataplane.name} version {dataplane.version} has no model card: its "
+                    "model directory holds no card.json (made before model cards, or by hand)"
+                )
+            await _send(send, 200, self.card_json)
         elif route == "server":
             await _send(send, 200, dataplane.server_metadata)
         elif route == "live":

@@ -24,6 +24,7 @@ import uvicorn
 from modelops.artifacts import METADATA_FILE, MODEL_DIR_FILES, PROFILE_FILE, UNSAFE_MODEL_FILE
 from modelops.frames import feed_for
 from modelops.serving.app import ServingApp
+from modelops.serving.card import fetch_card, read_card
 from modelops.serving.compiled import select_predictor
 from modelops.serving.dataplane import DataPlane
 from modelops.serving.grpc_server import start_grpc_server
@@ -95,11 +96,13 @@ def fetch_model(uri: str, workdir: Path, *, allow_unsafe_pickle: bool) -> Path:
             raise StorageError(f"{uri!r}: no such directory ({path})")
         return path
     try:
-        return fetch_dir(uri, workdir, MODEL_DIR_FILES)
+        path = fetch_dir(uri, workdir, MODEL_DIR_FILES)
     except StorageError:
         if not allow_unsafe_pickle:
             raise
-    return fetch_dir(uri, workdir, (UNSAFE_MODEL_FILE, PROFILE_FILE, METADATA_FILE))
+        path = fetch_dir(uri, workdir, (UNSAFE_MODEL_FILE, PROFILE_FILE, METADATA_FILE))
+    fetch_card(uri, workdir)
+    return path
 
 
 def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
@@ -133,7 +136,11 @@ def build_app(loaded: LoadedModel, settings: ServeSettings) -> ServingApp:
         metrics=metrics,
         predictor=predictor,
     )
-    return ServingApp(dataplane, max_request_bytes=settings.max_request_bytes)
+    return ServingApp(
+        dataplane,
+        max_request_bytes=settings.max_request_bytes,
+        card_json=read_card(loaded.model_file.parent),
+    )
 
 
 def uvicorn_config(app: Any, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:

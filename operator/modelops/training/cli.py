@@ -97,6 +97,9 @@ def register(subparsers: Any) -> None:
         _fraction,
         0.1,
     )
+    from modelops.training.governance_cli import add_train_options
+
+    add_train_options(train)
     train.set_defaults(func=run_train)
 
     package = subparsers.add_parser(
@@ -129,6 +132,9 @@ def register(subparsers: Any) -> None:
         "--holdout-data", type=Path, help="CSV of rows held out from fitting, for metadata metrics"
     )
     package.add_argument("--name", help="what the model is called (recorded in metadata.json)")
+    from modelops.training.governance_cli import add_package_options
+
+    add_package_options(package)
     package.set_defaults(func=run_package)
 
     example = subparsers.add_parser(
@@ -176,6 +182,7 @@ def run_train(args: argparse.Namespace) -> int:
     _configure_logging()
     _stop_cleanly_on_sigterm()
     try:
+        from modelops.training.governance_cli import card_context, fairness_settings
         from modelops.training.quality import QualityLimits
         from modelops.training.trainer import TrainConfig, train
 
@@ -197,6 +204,8 @@ def run_train(args: argparse.Namespace) -> int:
                 estimator=args.estimator,
                 test_size=args.test_size,
                 limits=limits,
+                fairness=fairness_settings(args),
+                card=card_context(args),
             )
         )
         code = EXIT_OK
@@ -258,6 +267,11 @@ def run_package(args: argparse.Namespace) -> int:
             target=args.target,
             data_uri=args.reference_data.absolute().as_uri(),
             data_sha256=sha256_file(args.reference_data),
+            sensitive=args.sensitive,
+            fairness_metric=args.fairness_metric,
+            fairness_min_group_rows=args.fairness_min_group_rows,
+            allow_sensitive_features=args.allow_sensitive_features,
+            time_column=args.time_column,
         )
     except TrainingError as exc:
         print(f"modelops package: error: {exc}", file=sys.stderr)

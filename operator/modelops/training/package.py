@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +26,11 @@ import numpy as np
 from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata, Task
 from modelops.frames import FedModel, dtype_name, feed_for, is_text_dtype, to_matrix
 from modelops.storage import StorageError, local_path, parse_uri, s3dirs
+from modelops.training.card import writer as card_writer
 from modelops.training.errors import InvalidInputError
 from modelops.training.evaluate import score
+from modelops.training.fairness import DEFAULT_MIN_GROUP_ROWS
+from modelops.training.package_card import Governance, build_card, names, prepare
 from modelops.training.publish import validate_version
 from modelops.training.trainer import library_versions
 
@@ -63,6 +67,11 @@ def package(
     target: str | None = None,
     data_uri: str | None = None,
     data_sha256: str | None = None,
+    sensitive: str | Sequence[str] | None = None,
+    fairness_metric: str | None = None,
+    fairness_min_group_rows: int = DEFAULT_MIN_GROUP_ROWS,
+    allow_sensitive_features: bool = False,
+    time_column: str | None = None,
 ) -> ModelMetadata:
     """Write the model directory ``output`` for the fitted ``model`` and its reference data ``X``.
 
@@ -70,12 +79,26 @@ def package(
     target, used for metrics when no ``holdout`` ``(X, y)`` is given. ``categorical`` names
     features to profile as categories beyond the text and category columns. Raises
     :class:`InvalidInputError` with one clear message for anything the server would refuse.
+
+    ``sensitive`` columns (and the ``time_column``) are dropped from the features (a model fitted
+    on a sensitive one is refused unless ``allow_sensitive_features``); with a ``holdout`` they
+    group its rows for the fairness table of the model card (``card.json``, ``card.md``), with
+    ``fairness_metric`` as the headline value, see :mod:`modelops.training.package_card`.
     """
     version = validate_version(version)
     directory = _output_dir(output)
     _check_fitted(model)
     task = _task(model)
     target = target or _series_name(y) or "target"
+    governance = Governance(
+        names(sensitive),
+        fairness_metric,
+        fairness_min_group_rows,
+        allow_sensitive_features,
+        time_column,
+    )
+    prepared = prepare(model, X, holdout, governance, target)
+    X, holdout = prepared.X, prepared.holdout  # noqa: N806
     reference = _reference(model, X, categorical or [], target)
     feed = feed_for(reference.features, reference.dtypes)
     served = FedModel(model, feed)
@@ -108,9 +131,22 @@ def package(
         metrics=metrics,
         library_versions=library_versions(),
     )
+    labels = predicted = None
+    if holdout is not None:
+        labels = np.asarray(holdout[1])
+        if prepared.holdout_groups:
+            predicted = np.asarray(served.predict(_reference_like(holdout[0], reference, target)))
+    card = build_card(
+        metadata,
+        governance,
+        prepared,
+        rows=len(reference.matrix),
+        holdout_labels=labels,
+        holdout_predicted=predicted,
+    )
     if isinstance(directory, str):
         with tempfile.TemporaryDirectory(prefix="modelops-package-") as upload:
-            _write(Path(upload), model, profile.to_json(), metadata)
+            _write(Path(upload), model, profile.to_json(), metadata, card)
             try:
                 s3dirs.upload_version(Path(upload), directory)
             except StorageError as exc:
@@ -119,7 +155,7 @@ def package(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        _write(staging, model, profile.to_json(), metadata)
+        _write(staging, model, profile.to_json(), metadata, card)
         staging.chmod(0o755)
         if directory.exists():
             directory.rmdir()  # _output_dir made sure it is empty
@@ -129,7 +165,9 @@ def package(
     return metadata
 
 
-def _write(directory: Path, model: Any, profile_json: str, metadata: ModelMetadata) -> None:
+def _write(
+    directory: Path, model: Any, profile_json: str, metadata: ModelMetadata, card: dict[str, Any]
+) -> None:
     from modelops.serving.loader import ModelLoadError, save_model
 
     try:
@@ -138,6 +176,7 @@ def _write(directory: Path, model: Any, profile_json: str, metadata: ModelMetada
         raise InvalidInputError(str(exc)) from exc
     (directory / PROFILE_FILE).write_text(profile_json, encoding="utf-8")
     (directory / METADATA_FILE).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
+    card_writer(card)(directory)
 
 
 def _output_dir(output: str | os.PathLike[str]) -> Path | str:

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelops.training.errors import InvalidInputError, TrainingError, VersionConflictError
 
@@ -54,14 +55,18 @@ class TrainingRecord:
     baseline: Mapping[str, float] = field(default_factory=dict)
     message: str = ""
     """The result's message (e.g. why the champion could not be scored), repeated on a no-op."""
+    fairness: Mapping[str, Any] | None = None
+    """The result's ``fairness`` (when a fairness metric was asked), repeated on a no-op."""
 
     def to_json(self) -> str:
-        document = {
+        document: dict[str, Any] = {
             "identity": self.identity,
             "metrics": self.metrics,
             "baseline": self.baseline,
             "message": self.message,
         }
+        if self.fairness is not None:
+            document["fairness"] = self.fairness
         return json.dumps(document, indent=2)
 
     @classmethod
@@ -82,6 +87,7 @@ class TrainingRecord:
                 metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
                 baseline={str(k): float(v) for k, v in data.get("baseline", {}).items()},
                 message=str(data.get("message", "")),
+                fairness=data["fairness"] if isinstance(data.get("fairness"), dict) else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None

@@ -28,6 +28,7 @@ from modelops.artifacts import (
     METADATA_FILE,
     MODEL_DIR_FILES,
     PROFILE_FILE,
+    FairnessResult,
     ModelMetadata,
     Task,
     TrainingResult,
@@ -36,6 +37,8 @@ from modelops.frames import FedModel, feed_for
 from modelops.storage import StorageError, join_uri
 from modelops.storage.fetch import fetch_dir, fetch_file
 from modelops.training import data as csvdata
+from modelops.training import governance
+from modelops.training.card import CardContext
 from modelops.training.destinations import destination
 from modelops.training.errors import (
     BaseModelError,
@@ -52,6 +55,7 @@ from modelops.training.estimators import (
     recipe_params,
 )
 from modelops.training.evaluate import DEFAULT_TEST_SIZE, Labels, score, split_holdout
+from modelops.training.fairness import FairnessSettings
 from modelops.training.publish import TrainingRecord, validate_version
 from modelops.training.quality import QualityLimits, check_data, check_schema
 
@@ -75,6 +79,8 @@ class TrainConfig:
     estimator: str | None = None
     test_size: float = DEFAULT_TEST_SIZE
     limits: QualityLimits = field(default_factory=QualityLimits)
+    fairness: FairnessSettings = field(default_factory=FairnessSettings)
+    card: CardContext = field(default_factory=CardContext)
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,8 @@ def train(config: TrainConfig) -> TrainingResult:
             meta.categorical_features,
             task=meta.task,
         )
+        governance.check_inputs(config, data_path, meta)
+        identity = governance.extend_identity(identity, config.fairness)
         stored = output.existing(version, identity)
         if stored is not None:
             log.info(
@@ -151,6 +159,9 @@ def train(config: TrainConfig) -> TrainingResult:
             uri=config.data_uri,
             text_labels=_learned_text_labels(champion.estimator),
         )
+        evaluation = governance.read_columns(
+            config, data_path, meta, text_labels=_learned_text_labels(champion.estimator)
+        )
     candidate = fit_candidate(
         dataset,
         blueprint,
@@ -159,10 +170,23 @@ def train(config: TrainConfig) -> TrainingResult:
         test_size=config.test_size,
         champion=FedModel(champion.estimator, feed_for(meta.features, meta.feature_dtypes)),
     )
-    record = TrainingRecord(
-        identity, candidate.metadata.metrics, candidate.baseline, candidate.baseline_error
+    governed = governance.govern(
+        config,
+        dataset,
+        blueprint,
+        candidate,
+        champion,
+        evaluation,
+        base_model_uri=config.base_model_uri,
     )
-    written = output.publish(version, record, candidate_writer(candidate))
+    record = TrainingRecord(
+        identity,
+        candidate.metadata.metrics,
+        candidate.baseline,
+        candidate.baseline_error,
+        fairness=governed.summary,
+    )
+    written = output.publish(version, record, governed.writer(candidate_writer(candidate)))
     log.info("Published %s to %s", version, uri)
     return _result(version, uri, written)
 
@@ -438,6 +462,9 @@ def _result(version: str, uri: str, record: TrainingRecord) -> TrainingResult:
         metrics=dict(record.metrics),
         baseline=dict(record.baseline),
         message=record.message,
+        fairness=None
+        if record.fairness is None
+        else FairnessResult.model_validate(record.fairness),
     )
 
 
