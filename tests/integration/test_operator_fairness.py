@@ -12,6 +12,7 @@ keeps serving. Then the policy points at unbiased data: the next challenger pass
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 from operator_support import (
     LOOP_SETTINGS,
+    MODELOPS,
     free_port,
     job_pods,
     retraining_jobs,
@@ -234,6 +236,19 @@ async def test_a_biased_challenger_is_blocked_and_a_fair_one_promoted(
         }
         written = json.loads((candidates / "v1-r1" / "metadata.json").read_text())
         assert written["features"] == FEATURES
+        # `modelops card --status` appends the operator's decision, as kubectl would give it.
+        status_file = tmp_path / "credit-drift.json"
+        status_file.write_text(json.dumps(refused))
+        shown = subprocess.run(
+            [*MODELOPS, "card", str(candidates / "v1-r1"), "--status", str(status_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        decisions = shown[shown.index("## Decisions") :]
+        assert "FairnessGateFailed" in decisions
+        assert f"over max 0.2 (champion {measured['champion']:.4g})" in decisions
 
         # The policy is pointed at unbiased data; the next drift's challenger passes and wins.
         await kube.patch(
