@@ -345,3 +345,26 @@ def test_drift_report_reads_s3_uris(s3: S3Server, stored: Path) -> None:
     assert missing.returncode == 2
     assert missing.stderr.strip().startswith("modelops drift report: error: cannot read")
     assert "no such object" in missing.stderr
+
+
+def test_the_server_serves_the_card_of_a_model_on_s3(
+    s3: S3Server, stored: Path, tmp_path: Path
+) -> None:
+    output = f"s3://{BUCKET}/carded"
+    done = modelops(s3, *train_args(output))
+    assert done.returncode == 0, done.stderr
+    uri = result_of(done).uri
+    printed = modelops(s3, "card", uri, "--format", "json")
+    assert printed.returncode == 0, printed.stderr
+    with (
+        running_server(uri, tmp_path / "serve.log", name="iris", env=s3.env()) as server,
+        server.client() as client,
+    ):
+        card = client.get("/v2/models/iris/card")
+    assert card.status_code == 200, card.text
+    assert card.json() == json.loads(printed.stdout)
+    assert card.json()["madeBy"] == "modelops train"
+    with running_server(CHAMPION, tmp_path / "old.log", name="iris", env=s3.env()) as server:
+        with server.client() as client:
+            assert client.get("/v2/models/iris/card").status_code == 404  # an example: no card
+        assert "No model card fetched" in server.log()
