@@ -245,3 +245,26 @@ def test_a_fair_candidate_approved_later_is_promoted(world: World) -> None:
     )
     assert world.md()["spec"]["model"]["version"] == "v1-r1"
     assert world.condition_state("PromotionPending") == ("False", "CandidatePromoted")
+
+
+def test_a_block_whose_status_write_failed_is_decided_again_but_counted_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, promotion={"fairness": GATE})
+    world.drift()
+    finish(world, BIASED)
+    world.take_events()
+    world.clock.advance(1)
+    write = world.kube.patch_status
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the API server is unavailable")
+
+    monkeypatch.setattr(world.kube, "patch_status", unavailable)
+    with pytest.raises(RuntimeError):
+        world.tick()
+    assert world.take_events() == []  # nothing was written, nothing told
+    monkeypatch.setattr(world.kube, "patch_status", write)
+    world.clock.advance(1)
+    status = world.tick()
+    assert_blocked(world, status, "FairnessGateFailed", BLOCKED_MESSAGE)

@@ -628,8 +628,9 @@ def _fairness_passes(
         return verdict.message
     _finish(run, last, "Rejected", verdict.reason, verdict.message, "Warning")
     run.condition(reasons.PROMOTION_PENDING, "False", verdict.reason, verdict.message)
-    md_name = spec.model_deployment_ref.name
-    run.ctx.metrics.promotions_blocked.labels(run.namespace, md_name, verdict.reason).inc()
+    if run.ctx.memory.first_block(_key(run.body), last.candidate_version):
+        md_name = spec.model_deployment_ref.name
+        run.ctx.metrics.promotions_blocked.labels(run.namespace, md_name, verdict.reason).inc()
     return None
 
 
