@@ -245,5 +245,12 @@ def test_time_ranges_are_read_as_iso_8601() -> None:
     assert time_range_of("t", ["", "na"]) == TimeRange("t", None, None)
     from modelops.training.errors import DataError
 
-    with pytest.raises(DataError, match="time column 't' holds a value that is not"):
+    with pytest.raises(DataError, match=r"^the time column 't' holds 'yesterday', which is not an"):
         time_range_of("t", ["2026-01-01", "yesterday"])
+
+
+def test_the_command_names_the_artifact_file() -> None:
+    from modelops.artifacts import CARD_FILE as ARTIFACT
+    from modelops.training.card_cli import CARD_FILE as COMMAND
+
+    assert COMMAND == ARTIFACT

@@ -302,3 +302,25 @@ def test_a_regressor_table_is_metricframe_mae_by_group() -> None:
     for group, value in expected.items():
         assert rates[group]["mae"] == pytest.approx(value)
         assert rates[group]["meanPrediction"] == pytest.approx(predicted[groups == group].mean())
+
+
+def test_equal_rates_still_name_two_groups_and_undefined_values_are_null() -> None:
+    groups = np.array(["a", "a", "b", "b"], dtype=object)
+    truth = np.array([0, 1, 0, 1])
+    nothing = np.zeros(4, dtype=int)
+    for metric, value in (
+        ("demographic_parity_difference", 0.0),
+        ("demographic_parity_ratio", None),
+    ):
+        table = fair.evaluate(
+            FairnessSettings(("s",), metric),
+            {"s": groups},
+            truth,
+            nothing,
+            None,
+            task="classification",
+            classes=[0, 1],
+        )
+        assert table["columns"]["s"]["challenger"] == value  # 0/0 is no ratio: null, never NaN
+        assert table["columns"]["s"]["worstPair"] == ["a", "b"]
+        json.dumps(table, allow_nan=False)

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelops.artifacts import CARD_FILE
-
+#: The card's file name (``modelops.artifacts.CARD_FILE``; not imported so ``--help`` stays fast).
+CARD_FILE = "card.json"
 #: A card is a few KiB; anything much larger is not one.
 MAX_CARD_BYTES = 4 * 1024 * 1024
 

@@ -379,7 +379,11 @@ def _extremes(values: Any) -> list[str]:
     finite = values.dropna()
     if finite.empty:
         return []
-    return [str(finite.idxmin()), str(finite.idxmax())]
+    low, high = str(finite.idxmin()), str(finite.idxmax())
+    if low == high:  # all equal: any two groups are the pair
+        others = [str(name) for name in finite.index if str(name) != low]
+        return [low, others[0]] if others else [low]
+    return [low, high]
 
 
 def _finite(value: Any) -> float | None:

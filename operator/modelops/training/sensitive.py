@@ -76,11 +76,24 @@ def time_range_of(column: str, cells: Sequence[str]) -> TimeRange:
         return TimeRange(column, None, None)
     try:
         times = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
         raise DataError(
-            f"the time column {column!r} holds a value that is not an ISO 8601 time: {exc}"
+            f"the time column {column!r} holds {_first_bad(values)!r}, which is not an ISO 8601 "
+            "time"
         ) from None
     return TimeRange(column, _rfc3339(times.min()), _rfc3339(times.max()))
+
+
+def _first_bad(values: Sequence[str]) -> str:
+    """The first cell pandas cannot read as an ISO 8601 time (cut to 40 characters)."""
+    import pandas as pd
+
+    for value in values:
+        try:
+            pd.to_datetime(value, utc=True, format="ISO8601")
+        except (ValueError, TypeError):
+            return value[:40]
+    return "?"
 
 
 def _rfc3339(value: object) -> str:
