@@ -17,6 +17,7 @@ NAMES = (
     "modelops_drift_detected",
     "modelops_retraining_jobs_total",
     "modelops_promotions_total",
+    "modelops_promotions_blocked_total",
     "modelops_reconcile_total",
     "modelops_reconcile_duration_seconds",
     "modelops_modeldeployment_ready",
@@ -29,6 +30,7 @@ def test_metrics_endpoint_is_promtool_clean() -> None:
     metrics.drift_detected.labels("ml", "iris-drift").set(1)
     metrics.retraining_jobs.labels("ml", "iris-drift", "started").inc()
     metrics.promotions.labels("ml", "iris", "auto").inc()
+    metrics.promotions_blocked.labels("ml", "iris", "FairnessGateFailed").inc()
     metrics.set_model_ready("ml", "iris", ready=True)
     with metrics.reconciling("ModelDeployment"):
         pass
@@ -46,6 +48,10 @@ def test_metrics_endpoint_is_promtool_clean() -> None:
     assert (
         'modelops_drift_score{feature="petal_length",metric="psi",model="iris",'
         'namespace="ml",policy="iris-drift"} 0.4' in text
+    )
+    assert (
+        'modelops_promotions_blocked_total{model="iris",namespace="ml",'
+        'reason="FairnessGateFailed"} 1.0' in text
     )
     assert "process_cpu_seconds_total" not in text  # an own registry, nothing else in it
     promtool = shutil.which("promtool")

@@ -381,6 +381,158 @@ CASES = [
         ("cel", "spec.promotion.approvalTimeout", "must be at least 1m"),
     ),
     dp(
+        "fairness-difference-with-min",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "demographic_parity_difference",
+                    "min": 0.8,
+                }
+            }
+        },
+        "spec.promotion.fairness",
+        "a difference metric takes max (the largest allowed difference), not min",
+        ("cel", "spec.promotion.fairness", "a difference metric takes max"),
+    ),
+    dp(
+        "fairness-ratio-with-max",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "equalized_odds_ratio",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness",
+        "a ratio metric takes min (the smallest allowed ratio), not max",
+        ("cel", "spec.promotion.fairness", "a ratio metric takes min"),
+    ),
+    dp(
+        "fairness-without-a-bound",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "recall_difference",
+                    "maxDegradation": 0.05,
+                }
+            }
+        },
+        "spec.promotion.fairness",
+        "a difference metric takes max",
+        ("cel", "spec.promotion.fairness", "a difference metric takes max"),
+    ),
+    dp(
+        "fairness-both-bounds",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "demographic_parity_ratio",
+                    "min": 0.8,
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness",
+        "a ratio metric takes min (the smallest allowed ratio), not max",
+        ("cel", "spec.promotion.fairness", "a ratio metric takes min"),
+    ),
+    dp(
+        "fairness-no-sensitive-columns",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": [],
+                    "metric": "demographic_parity_difference",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness.sensitiveColumns",
+        "at least 1 item",
+        ("schema", "spec.promotion.fairness.sensitiveColumns", "should be non-empty"),
+    ),
+    dp(
+        "fairness-column-with-a-comma",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex,race"],
+                    "metric": "demographic_parity_difference",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness.sensitiveColumns[0]",
+        "should match pattern",
+        ("schema", "spec.promotion.fairness.sensitiveColumns[0]", "does not match"),
+    ),
+    dp(
+        "fairness-repeated-column",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex", "sex"],
+                    "metric": "demographic_parity_difference",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness.sensitiveColumns",
+        "sensitive columns must be unique, repeated: sex",
+        ("schema", "spec.promotion.fairness.sensitiveColumns", "duplicate"),
+    ),
+    dp(
+        "fairness-unknown-metric",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "precision_difference",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness.metric",
+        "Input should be 'demographic_parity_difference'",
+        ("schema", "spec.promotion.fairness.metric", "is not one of"),
+    ),
+    dp(
+        "fairness-bound-over-one",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "metric": "demographic_parity_difference",
+                    "max": 1.5,
+                }
+            }
+        },
+        "spec.promotion.fairness.max",
+        "less than or equal to 1",
+        ("schema", "spec.promotion.fairness.max", "greater than the maximum of 1"),
+    ),
+    dp(
+        "fairness-zero-min-group-rows",
+        {
+            "promotion": {
+                "fairness": {
+                    "sensitiveColumns": ["sex"],
+                    "minGroupRows": 0,
+                    "metric": "demographic_parity_difference",
+                    "max": 0.1,
+                }
+            }
+        },
+        "spec.promotion.fairness.minGroupRows",
+        "greater than or equal to 1",
+        ("schema", "spec.promotion.fairness.minGroupRows", "less than the minimum of 1"),
+    ),
+    dp(
         "retraining-without-data",
         {"retraining": {"dataUri": REMOVE}},
         "spec.retraining",

@@ -284,11 +284,12 @@ def test_job_template_env_reaches_the_trainer_and_ours_wins() -> None:
     job = build_job(POLICY, request(job_template=template), DEFAULTS)
     kubernetes_validate.validate(job, K8S_VERSION, strict=True)
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["env"] == [
+    assert container["env"][:3] == [
         given[0],
         given[1],
         {"name": "MODELOPS_PVC_ROOT", "value": "/mnt/modelops"},
     ]
+    assert [e["name"] for e in container["env"][3:]] == ["MODELOPS_POLICY", "MODELOPS_JOB_NAME"]
 
 
 def test_the_storage_block_reaches_the_pods_by_reference() -> None:
@@ -315,7 +316,12 @@ def test_the_storage_block_reaches_the_pods_by_reference() -> None:
     assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
     bare = build_job(POLICY, request(storage=ObjectStorage()), DEFAULTS)
     (container,) = bare["spec"]["template"]["spec"]["containers"]
-    assert [e["name"] for e in container["env"]] == ["MODELOPS_PVC_ROOT"]  # IRSA: nothing to add
+    # IRSA: nothing to add
+    assert [e["name"] for e in container["env"]] == [
+        "MODELOPS_PVC_ROOT",
+        "MODELOPS_POLICY",
+        "MODELOPS_JOB_NAME",
+    ]
 
 
 def test_the_storage_block_reaches_the_serving_pods() -> None:

@@ -22,6 +22,7 @@ from modelops.api.base import (
     at_least,
 )
 from modelops.api.conditions import ConditionList
+from modelops.api.fairness import Fairness, FairnessReport
 from modelops.api.modeldeployment import ObjectMeta
 from modelops.api.schedule import Cron, TimeZone
 from modelops.api.storage import ObjectStorage
@@ -398,6 +399,9 @@ class Promotion(ApiModel):
     approval_timeout: Annotated[Duration, at_least("1m")] | None = None
     """How long a candidate waits for approval before it is discarded (manual mode only;
     default: it waits until the next candidate)."""
+    fairness: Fairness | None = None
+    """A fairness gate on the holdout, in every mode: a candidate that breaks it is never
+    promoted, not even when approved."""
 
     @model_validator(mode="after")
     def _timeout_only_manual(self) -> Promotion:
@@ -523,6 +527,8 @@ class RetrainingStatus(StatusModel):
     """Candidate's holdout metrics."""
     baseline: dict[str, float] = {}
     """Current model's metrics on the same holdout."""
+    fairness: FairnessReport | None = None
+    """The trainer's fairness measurement of the candidate and the current model."""
 
 
 class DriftPolicyStatus(StatusModel):

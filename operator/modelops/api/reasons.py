@@ -60,3 +60,7 @@ METRIC_UNDEFINED: Final = "MetricUndefined"
 METRIC_NOT_APPLICABLE: Final = "MetricNotApplicable"
 SCHEDULED: Final = "Scheduled"
 SCHEDULE_SKIPPED: Final = "ScheduleSkipped"
+
+# --- The fairness gate (spec.promotion.fairness) ----------------------------------------------
+FAIRNESS_GATE_FAILED: Final = "FairnessGateFailed"
+FAIRNESS_GROUP_TOO_SMALL: Final = "FairnessGroupTooSmall"

@@ -25,6 +25,7 @@ class PolicyMemory:
         self._evaluated: dict[str, datetime] = {}
         self._profiles: dict[str, Profile] = {}
         self._holdout: dict[str, dict[str, float]] = {}
+        self._blocked: set[tuple[str, str]] = set()
 
     def evaluated(self, key: str) -> datetime | None:
         with self._lock:
@@ -55,9 +56,21 @@ class PolicyMemory:
                 self._holdout.clear()
             self._holdout[uri] = dict(metrics)
 
+    def first_block(self, key: str, candidate: str) -> bool:
+        """True the first time this run blocks ``candidate`` of the policy ``key``: a tick whose
+        status write failed decides again, but the blocked counter counts a candidate once."""
+        with self._lock:
+            if (key, candidate) in self._blocked:
+                return False
+            if len(self._blocked) > 10_000:
+                self._blocked.clear()
+            self._blocked.add((key, candidate))
+            return True
+
     def forget(self, key: str) -> None:
         with self._lock:
             self._evaluated.pop(key, None)
+            self._blocked = {blocked for blocked in self._blocked if blocked[0] != key}
 
 
 @dataclass

@@ -45,7 +45,7 @@ from modelops.api import (
 from modelops.api.conditions import ConditionStatus
 from modelops.api.driftpolicy import CLASSIFICATION_LIVE_METRICS, Retraining
 from modelops.artifacts import TrainingResult
-from modelops.controller import promotion, signals, trigger
+from modelops.controller import fairness_gate, promotion, signals, trigger
 from modelops.controller.context import Context
 from modelops.controller.kube import (
     DRIFT_POLICIES,
@@ -794,6 +794,9 @@ def start_retraining(
         ),
         job_template=dict(retraining.job_template) if retraining.job_template else None,
         storage=spec.storage or md_spec.storage,
+        fairness=spec.promotion.fairness,
+        reason=reasons.DRIFT_DETECTED if cause == reasons.DRIFT_FOUND else cause,
+        evaluation_time=run.now,
     )
     job = build_job(run.owner, request, run.ctx.defaults)
     job["metadata"].setdefault("annotations", {})[REASON_ANNOTATION] = _start_reason(cause)
@@ -921,18 +924,27 @@ def _follow_job(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> Non
     last.uri = result.uri
     last.metrics = dict(result.metrics)
     last.baseline = dict(result.baseline)
+    fairness = fairness_gate.read_report(termination.message if termination else "")
+    last.fairness = fairness_gate.storable(fairness.report) if fairness.report else None
     run.condition(
         reasons.RETRAINING,
         "False",
         reasons.RETRAINING_SUCCEEDED,
         f"Job {last.job} trained candidate {result.version}.",
     )
-    _decide(run, spec, last, result)
+    _decide(run, spec, last, result, fairness)
 
 
 def _decide(
-    run: Tick, spec: DriftPolicySpec, last: RetrainingStatus, result: TrainingResult
+    run: Tick,
+    spec: DriftPolicySpec,
+    last: RetrainingStatus,
+    result: TrainingResult,
+    fairness: fairness_gate.ReadReport,
 ) -> None:
+    passed = _fairness_passes(run, spec, last, fairness)
+    if passed is None:
+        return
     approved = (run.meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
     decision = promotion.decide_promotion(
         mode=spec.promotion.mode,
@@ -941,21 +953,49 @@ def _decide(
         result=result.model_copy(update={"version": last.candidate_version}),
         approved_version=approved,
     )
+    message = f"{decision.message} {passed}".strip()
     if decision.action == "promote":
-        _promote(run, spec, last, decision.message)
+        _promote(run, spec, last, message)
     elif decision.action == "await":
-        _finish(run, last, "AwaitingApproval", decision.reason, decision.message, "Normal")
-        run.condition(reasons.PROMOTION_PENDING, "True", decision.reason, decision.message)
+        _finish(run, last, "AwaitingApproval", decision.reason, message, "Normal")
+        run.condition(reasons.PROMOTION_PENDING, "True", decision.reason, message)
     elif decision.action == "record":
-        _finish(run, last, "Succeeded", decision.reason, decision.message, "Normal")
+        _finish(run, last, "Succeeded", decision.reason, message, "Normal")
     else:
-        _finish(run, last, "Rejected", decision.reason, decision.message, "Normal")
+        _finish(run, last, "Rejected", decision.reason, message, "Normal")
+
+
+def _fairness_passes(
+    run: Tick, spec: DriftPolicySpec, last: RetrainingStatus, fairness: fairness_gate.ReadReport
+) -> str | None:
+    """Ask the fairness gate, in every mode, before any promotion: None when it blocked (the
+    candidate is Rejected, PromotionPending=False, one Warning Event, the blocked counter), else
+    the gate's note for the decision's message ("" without a gate)."""
+    gate = spec.promotion.fairness
+    if gate is None:
+        return ""
+    verdict = fairness_gate.judge(gate, fairness, last.candidate_version)
+    if verdict.passed:
+        return verdict.message
+    _finish(run, last, "Rejected", verdict.reason, verdict.message, "Warning")
+    run.condition(reasons.PROMOTION_PENDING, "False", verdict.reason, verdict.message)
+    if run.ctx.memory.first_block(_key(run.body), last.candidate_version):
+        md_name = spec.model_deployment_ref.name
+        run.ctx.metrics.promotions_blocked.labels(run.namespace, md_name, verdict.reason).inc()
+    return None
 
 
 def _follow_approval(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> None:
     approved = (run.meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
     if approved == last.candidate_version:
-        _promote(run, spec, last, f"Promoted {last.candidate_version}: approved.")
+        # The gate again, with the policy as it is now and the report kept in status: an
+        # approval never promotes what the gate refuses.
+        stored = fairness_gate.ReadReport(last.fairness)
+        passed = _fairness_passes(run, spec, last, stored)
+        if passed is not None:
+            _promote(
+                run, spec, last, f"Promoted {last.candidate_version}: approved. {passed}".strip()
+            )
         return
     timeout = spec.promotion.approval_timeout
     since = last.completion_time or last.start_time

@@ -77,6 +77,13 @@ class OperatorMetrics:
             ["namespace", "model", "mode"],
             registry=self.registry,
         )
+        self.promotions_blocked = Counter(
+            "modelops_promotions_blocked",
+            "Candidate models refused promotion by a gate, by reason (FairnessGateFailed, "
+            "FairnessGroupTooSmall); once per candidate.",
+            ["namespace", "model", "reason"],
+            registry=self.registry,
+        )
         self.model_ready = Gauge(
             "modelops_modeldeployment_ready",
             "1 while the ModelDeployment's Ready condition is True, else 0.",

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
+from modelops.api.fairness import Fairness
 from modelops.api.storage import ObjectStorage
 from modelops.resources import labels
 from modelops.resources.defaults import BuildDefaults
+from modelops.resources.governance import fairness_env, provenance_env
 from modelops.resources.names import job_name
 from modelops.resources.owners import Owner
 from modelops.resources.security import container_security_context, pod_security_context
@@ -46,6 +49,12 @@ class TrainingRequest:
     job_template: dict[str, Any] | None = None
     storage: ObjectStorage | None = None
     """Object storage of s3:// URIs: the policy's block, else the ModelDeployment's."""
+    fairness: Fairness | None = None
+    """The policy's fairness gate: the trainer measures its metric per sensitive column."""
+    reason: str = ""
+    """What started the retraining (e.g. DriftDetected), for the model card."""
+    evaluation_time: datetime | None = None
+    """The evaluation that decided to retrain, for the model card."""
 
 
 def trainer_args(request: TrainingRequest) -> list[str]:
@@ -65,7 +74,9 @@ def trainer_args(request: TrainingRequest) -> list[str]:
     ]
 
 
-def _trainer_container(request: TrainingRequest, defaults: BuildDefaults) -> dict[str, Any]:
+def _trainer_container(
+    policy: str, request: TrainingRequest, defaults: BuildDefaults
+) -> dict[str, Any]:
     mounts = claim_mounts(
         read_only=[request.data_uri, request.base_model_uri], read_write=[request.output_uri]
     )
@@ -75,7 +86,12 @@ def _trainer_container(request: TrainingRequest, defaults: BuildDefaults) -> dic
         "imagePullPolicy": defaults.image_pull_policy,
         "command": ["modelops"],
         "args": trainer_args(request),
-        "env": [{"name": PVC_ROOT_ENV, "value": defaults.pvc_root}, *storage_env(request.storage)],
+        "env": [
+            {"name": PVC_ROOT_ENV, "value": defaults.pvc_root},
+            *storage_env(request.storage),
+            *fairness_env(request.fairness),
+            *provenance_env(policy, request.reason, request.evaluation_time),
+        ],
         "resources": request.resources or defaults.resources,
         "securityContext": container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,
@@ -98,7 +114,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def build_job(policy: Owner, request: TrainingRequest, defaults: BuildDefaults) -> dict[str, Any]:
     """The batch/v1 Job for ``request``, owned by the DriftPolicy ``policy``."""
     job_labels = labels.job_labels(request.model_deployment, policy.name, request.candidate_version)
-    trainer = _trainer_container(request, defaults)
+    trainer = _trainer_container(policy.name, request, defaults)
     mounts = claim_mounts(
         read_only=[request.data_uri, request.base_model_uri], read_write=[request.output_uri]
     )
