@@ -487,6 +487,90 @@ EQUIVALENT: dict[str, str] = {
         20,
     ),
     **_same("shuffle=True is the default", "training.evaluate", "x_split_holdout", 12),
+    **_same(
+        "the columns and their datatypes are built one per layout feature (a 2-D tensor's width "
+        "is checked against the layout, per-feature inputs are ordered by it), so the lengths "
+        "always agree",
+        "serving.protocol",
+        "x__assemble",
+        12,
+        17,
+        18,
+    ),
+    **_same(
+        "dtype kinds are single letters, and X is none of them",
+        "serving.protocol",
+        "x__assemble",
+        20,
+    ),
+    **_same(
+        "codec names are case-insensitive: UTF-8 is utf-8",
+        "serving.protocol",
+        "x__decode_raw_strings",
+        34,
+    ),
+    **_same(
+        "a finite sum only lets a flat list skip the check for infinity; without it every "
+        "matrix is checked value by value, which gives the same answer",
+        "serving.protocol",
+        "x__finite_sum",
+        1,
+        2,
+    ),
+    **_same(
+        "the matrix is then checked value by value whatever its data, which gives the same "
+        "answer (checking is the safe side)",
+        "serving.protocol",
+        "x__matrix_from_tensor",
+        21,
+        24,
+    ),
+    **_same(
+        "astype(None) is float64; copy=None is copy=False for ndarray.astype",
+        "serving.protocol",
+        "x__matrix_from_tensor",
+        10,
+        11,
+    ),
+    **_same(
+        "a BYTES tensor taken through the numeric branch gives the same columns: its object "
+        "array is never of kind f, and the columns are sliced the same way",
+        "serving.protocol",
+        "x__matrix_from_tensor",
+        30,
+        31,
+    ),
+    **_same(
+        "astype(None) is float64; copy=None is copy=False; np.column_stack already returns a "
+        "new array, so a second copy of it has the same values, dtype and shape",
+        "serving.protocol",
+        "x__matrix_from_columns",
+        47,
+        48,
+        50,
+        52,
+    ),
+    **_same("astype(None) is float64", "serving.protocol", "x__numeric_column", 8),
+    **_same("astype(None) is float64", "serving.protocol", "x_output_tensor", 35),
+    **_same(
+        "the one-input fast path and the general list give the same tuple of one tensor",
+        "serving.protocol",
+        "x_parse_infer_request",
+        58,
+    ),
+    **_same(
+        "_request_parameters(None) is {} as well",
+        "serving.protocol",
+        "x_parse_infer_request",
+        82,
+    ),
+    **_same(
+        "bool(None) is False: an absent binary_data_output means no binary outputs either way",
+        "serving.protocol",
+        "x_wants_binary",
+        9,
+        11,
+    ),
 }
 
 # Unit tests that read files outside tests/ (mutmut runs a copy of tests/ in build/mutation/mutants,

@@ -3,6 +3,8 @@ and the exact documents it accepts and writes (mutation-tested)."""
 
 from __future__ import annotations
 
+import struct
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,10 @@ from modelops.serving.protocol import (
     InferRequest,
     InputTensor,
     RequestedOutput,
+    binary_output,
     decode_features,
+    decode_raw_tensor,
+    encode_binary_response,
     encode_response,
     error_body,
     output_tensor,
@@ -446,3 +451,221 @@ def test_response_and_error_documents() -> None:
     }
     assert "parameters" not in orjson.loads(encode_response("m", "v1", None, outputs, {}))
     assert error_body("bad 'x'") == b'{"error":"bad \'x\'"}'
+
+
+# The binary tensor extension: a JSON header, then each binary input's bytes in input order.
+
+
+def header_of(doc: dict[str, Any], size: int) -> dict[str, Any]:
+    return {**doc, "parameters": {"binary_data_size": size}}
+
+
+def strings(*values: bytes) -> bytes:
+    """BYTES elements as the extension lays them out: a 4-byte little-endian length, the bytes."""
+    return b"".join(struct.pack("<I", len(value)) + value for value in values)
+
+
+def meta(name: str, shape: list[int], datatype: str) -> dict[str, Any]:
+    return {"name": name, "shape": shape, "datatype": datatype}
+
+
+TWO_FP64 = b"\x00" * 16  # two float64 zeros
+
+
+def binary_request(docs: list[dict[str, Any]], raw: bytes) -> tuple[bytes, int]:
+    header = body({"inputs": docs})
+    return header + raw, len(header)
+
+
+RAW_REFUSALS = [
+    (
+        # a second input asks for more bytes than are left after the first one's
+        [header_of(meta("a", [2], "FP64"), 16), header_of(meta("b", [2], "FP64"), 16)],
+        TWO_FP64 + b"\x00" * 8,
+        "input 'b': binary_data_size is 16 bytes, but only 8 bytes of binary data are left in "
+        "the body",
+    ),
+    (
+        [header_of(meta("a", [1, 2], "FP64"), 16)],
+        TWO_FP64 + b"\x00" * 3,
+        "the body has 19 bytes after its JSON header, the inputs' binary_data_size add up to 16",
+    ),
+    (
+        [header_of(meta("a", [1, 2], "FP64"), 8)],
+        b"\x00" * 8,
+        "input 'a': shape [1, 2] of FP64 needs 16 bytes of binary data, got 8",
+    ),
+    (
+        [header_of(meta("a", [3], "INT32"), 8)],
+        b"\x00" * 8,
+        "input 'a': shape [3] of INT32 needs 12 bytes of binary data, got 8",
+    ),
+    (
+        [header_of(meta("a", [2], "BOOL"), 2)],
+        b"\x01\x02",
+        "input 'a': BOOL bytes must be 0 or 1",
+    ),
+    (
+        [header_of(meta("s", [1], "BYTES"), 10)],
+        strings(b"a", b"b"),
+        "input 's': binary data holds more than the 1 BYTES elements its shape has",
+    ),
+    (
+        [header_of(meta("s", [2], "BYTES"), 7)],
+        strings(b"a") + b"\x01\x00",
+        "input 's': BYTES element 1 is cut off in its length prefix",
+    ),
+    (
+        # the second element says 9 bytes; 2 follow its prefix
+        [header_of(meta("s", [2], "BYTES"), 11)],
+        strings(b"a") + struct.pack("<I", 9) + b"xy",
+        "input 's': BYTES element 1 says 9 bytes, only 2 are left",
+    ),
+    (
+        [header_of(meta("s", [2], "BYTES"), 11)],
+        strings(b"a", b"\xff\xfe"),
+        "input 's': BYTES element 1 is not UTF-8 text",
+    ),
+    (
+        [header_of(meta("s", [3], "BYTES"), 10)],
+        strings(b"a", b"b"),
+        "input 's': shape needs 3 BYTES elements, binary data holds 2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("docs", "raw", "message"), RAW_REFUSALS)
+def test_binary_refusals_say_exactly_why(
+    docs: list[dict[str, Any]], raw: bytes, message: str
+) -> None:
+    request, header_length = binary_request(docs, raw)
+    with pytest.raises(InvalidInputError) as caught:
+        parse_infer_request(request, header_length)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"inputs": [tensor()], "parameters": {"binary_data_output": 1}},
+            "request parameter 'binary_data_output' must be a boolean",
+        ),
+        (
+            {"inputs": [tensor()], "outputs": [{"name": "p", "parameters": {"binary_data": "y"}}]},
+            "output 'p': parameter 'binary_data' must be a boolean",
+        ),
+        (
+            {"inputs": [header_of(meta("a", [1, 2], "FP64"), -16)]},
+            "input 'a': binary_data_size must be an integer >= 0, got -16",
+        ),
+        (
+            {"inputs": [header_of(meta("a", [1, 2], "FP64"), 16)]},
+            "input 'a' has a binary_data_size, but the request has no "
+            "Inference-Header-Content-Length header saying where its JSON ends",
+        ),
+    ],
+)
+def test_binary_flags_and_sizes_are_checked_when_parsed(doc: Any, message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_infer_request(body(doc))
+    assert str(caught.value) == message
+
+
+def test_a_header_length_past_the_body_is_refused_with_both_lengths() -> None:
+    raw = body({"inputs": [tensor()]})
+    with pytest.raises(InvalidInputError) as caught:
+        parse_infer_request(raw, len(raw) + 1)
+    assert str(caught.value) == (
+        f"Inference-Header-Content-Length is {len(raw) + 1}, past the end of the "
+        f"{len(raw)}-byte body"
+    )
+
+
+def test_binary_data_of_zero_bytes_and_empty_trailing_strings_are_accepted() -> None:
+    request, length = binary_request([header_of(meta("a", [0, 2], "FP64"), 0)], b"")
+    parsed = parse_infer_request(request, length)
+    assert parsed.inputs[0].binary_size == 0
+    assert tensor_array(parsed.inputs[0]).shape == (0, 2)
+    # An empty string last: its 4-byte length prefix ends exactly at the end of the data.
+    assert decode_raw_tensor("s", "BYTES", [2], strings(b"a", b"")).tolist() == ["a", ""]
+    assert decode_raw_tensor("s", "BYTES", [1], strings(b"")).tolist() == [""]
+
+
+def test_binary_numbers_are_used_in_place_not_copied() -> None:
+    # A large binary request is read where it lies in the body: no copy of its numbers.
+    values = np.array([[0.5, 1.5], [2.5, 3.5]])
+    request, length = binary_request([header_of(meta("x", [2, 2], "FP64"), 32)], values.tobytes())
+    parsed = parse_infer_request(request, length)
+    data = parsed.inputs[0].data
+    array = tensor_array(parsed.inputs[0])
+    assert array.tolist() == values.tolist()
+    assert np.shares_memory(array, data)
+    matrix = decode_features(parsed, NUMERIC, 2)
+    assert matrix.tolist() == values.tolist()
+    assert np.shares_memory(matrix, data)
+
+
+def test_narrowing_and_large_sums_decode_without_numpy_warnings() -> None:
+    # The server logs warnings: a request must not make numpy print one.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fp32 = tensor_array(InputTensor("x", (1,), "FP32", [1e39]))
+        assert fp32.tolist() == [float("inf")]
+        big = np.array([1.7e308, 1.7e308])
+        request, length = binary_request([header_of(meta("x", [1, 2], "FP64"), 16)], big.tobytes())
+        matrix = decode_features(parse_infer_request(request, length), NUMERIC, 2)
+    assert matrix.tolist() == [[1.7e308, 1.7e308]]
+
+
+def test_infinity_in_list_data_is_refused_flat_or_nested() -> None:
+    # JSON cannot carry infinity, but decode_features promises to refuse it from any source.
+    for data in ([1.0, float("inf")], [[1.0, float("-inf")]]):
+        request = request_of(tensor(shape=(1, 2), data=data))
+        with pytest.raises(InvalidInputError) as caught:
+            decode_features(request, NUMERIC, 2)
+        assert str(caught.value) == "feature 'b' has an infinite value (send NaN for a missing one)"
+
+
+def test_per_feature_columns_of_shape_rows_by_one_for_a_categorical_model() -> None:
+    mixed = decode_features(
+        request_of(
+            tensor(name="c", shape=[2, 1], datatype="BYTES", data=[["red"], ["blue"]]),
+            tensor(name="a", shape=[2, 1], datatype="INT64", data=[[1], [2]]),
+        ),
+        MIXED,
+        2,
+    )
+    assert mixed.tolist() == [[1.0, "red"], [2.0, "blue"]]
+
+
+def test_output_data_keeps_its_datatype_in_json() -> None:
+    outputs = [
+        output_tensor("f", np.array([True, False])),
+        output_tensor("n", np.array([1, 2], dtype=np.int64)),
+        output_tensor("p", np.array([0.5])),
+    ]
+    assert encode_response("m", "1", None, outputs) == (
+        b'{"model_name":"m","model_version":"1","outputs":['
+        b'{"name":"f","datatype":"BOOL","shape":[2],"data":[true,false]},'
+        b'{"name":"n","datatype":"INT64","shape":[2],"data":[1,2]},'
+        b'{"name":"p","datatype":"FP64","shape":[1],"data":[0.5]}]}'
+    )
+
+
+def test_a_binary_response_names_its_model_and_outputs() -> None:
+    doc, raw = binary_output("predict", np.array([1, 0], dtype=np.int64))
+    assert doc == {
+        "name": "predict",
+        "datatype": "INT64",
+        "shape": [2],
+        "parameters": {"binary_data_size": 16},
+    }
+    assert raw == struct.pack("<qq", 1, 0)
+    response, length = encode_binary_response("iris", "v7", None, [doc], [raw])
+    assert orjson.loads(response[:length]) == {
+        "model_name": "iris",
+        "model_version": "v7",
+        "outputs": [doc],
+    }
+    assert response[length:] == raw

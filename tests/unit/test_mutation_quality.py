@@ -56,6 +56,16 @@ def test_missing_targets_at_the_limit_pass_and_over_it_fail() -> None:
     assert over.failures == ("the target is missing in 15% of rows (limit 10%)",)
 
 
+def test_a_missing_target_share_exactly_at_the_limit_passes() -> None:
+    # 4 of 16 targets absent is exactly 25% in binary floating point (2 of 20 is not exactly
+    # 10%: 1 - 0.9 is just under 0.1), so this is where > and >= part.
+    y: list[object] = [0, 1] * 8
+    at_limit = check(matrix(16), labels(y, absent=4), min_rows=2, max_missing_fraction=0.25)
+    assert at_limit.passed
+    over = check(matrix(16), labels(y, absent=5), min_rows=2, max_missing_fraction=0.25)
+    assert over.failures == ("the target is missing in 31% of rows (limit 25%)",)
+
+
 def test_min_rows_is_inclusive() -> None:
     assert check(matrix(4), labels([0, 1, 0, 1]), min_rows=4).passed
     assert check(matrix(4), labels([0, 1, 0, 1]), min_rows=5).failures == (
