@@ -56,6 +56,7 @@ def make_model_dir(root: Path, kind: str, *, version: str = "v1", output: bool =
     from sklearn.datasets import load_diabetes, load_iris
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -103,6 +104,16 @@ def make_model_dir(root: Path, kind: str, *, version: str = "v1", output: bool =
         labels = None if classes is None else np.asarray(classes).tolist()
         profile = with_output_entry(profile, estimator.predict(X), target, labels)
     (path / PROFILE_FILE).write_text(profile.to_json())
+    # Scored on the fitting rows: these models have no holdout; the numbers only need to be
+    # scikit-learn's, as the trainer's are.
+    predicted = estimator.predict(X)
+    if task == "classification":
+        metrics = {"accuracy": float(accuracy_score(y, predicted))}
+    else:
+        metrics = {
+            "r2": float(r2_score(y, predicted)),
+            "mae": float(mean_absolute_error(y, predicted)),
+        }
     metadata = ModelMetadata(
         version=version,
         created=datetime.now(UTC),
@@ -114,6 +125,7 @@ def make_model_dir(root: Path, kind: str, *, version: str = "v1", output: bool =
         classes=[c.item() if hasattr(c, "item") else c for c in classes]
         if classes is not None
         else None,
+        metrics=metrics,
     )
     (path / METADATA_FILE).write_text(metadata.model_dump_json(indent=2))
     return ModelCase(path, estimator, X, features, categorical, version)

@@ -30,6 +30,10 @@ FAIRNESS_FILE = "fairness.json"
 
 #: Kubernetes keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
+HOLDOUT_PARAMETER_PREFIX = "holdout_"
+"""The model server's V2 model metadata carries each holdout metric of metadata.json as the
+scalar parameter ``holdout_<metric>``: the operator's performance baseline, read from the pods
+because it cannot read a model directory on a volume or in object storage."""
 
 Task = Literal["classification", "regression"]
 

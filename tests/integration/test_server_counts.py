@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops.controller.sources import Endpoint, read_pod
+from modelops.artifacts import METADATA_FILE, ModelMetadata
+from modelops.controller.signals import prediction_counts
+from modelops.controller.sources import (
+    Endpoint,
+    SourceError,
+    fetch_holdout_metrics,
+    parse_bin_counters,
+    read_pod,
+)
+from modelops.drift import Profile
 from modelops.serving.counts import Counts, counts_path, decode_counts
 from serving_support import (
     ModelCase,
@@ -92,20 +101,34 @@ def test_counts_equal_the_metrics_page_after_traffic(
 
 
 def test_the_operator_reads_the_counts_document_of_a_real_server(
-    servers: dict[str, ServerProcess],
+    models: dict[str, ModelCase], servers: dict[str, ServerProcess]
 ) -> None:
     server = servers["regressor"]
+    with server.client() as client:  # some traffic of its own, whatever ran before
+        case = models["regressor"]
+        doc = v2_columns(case.X[:5], case.features, case.categorical)
+        assert client.post("/v2/models/regressor/infer", json=doc).status_code == 200
     endpoint = Endpoint(pod="regressor-0/uid-0", address="127.0.0.1", port=server.port)
     key, versions, how = read_pod(endpoint, "regressor", timeout=10.0)
     start = counts_of(server, "regressor").start
     assert (key, how) == (f"regressor-0/uid-0/{start}", "counts")
     _, bins = metrics_of(server)
-    expected = {
+    features = {
         (name, str(index)): value
         for name, values in bins.items()
         for index, value in enumerate(values)
     }
-    assert versions == {"v1": expected}
+    assert features.items() <= versions["v1"].items()
+    # The same predictions per output bin as the operator's fallback reads from /metrics
+    # (there keyed by bin label, here by index).
+    with server.client() as client:
+        text = client.get("/metrics").text
+        profile = Profile.from_json(client.get("/v2/models/regressor/profile").content)
+    assert profile.output is not None
+    from_text = parse_bin_counters(text, "regressor")["v1"]
+    by_index = prediction_counts(profile.output, versions["v1"])
+    assert by_index.tolist() == prediction_counts(profile.output, from_text).tolist()
+    assert by_index.sum() == counts_of(server, "regressor").rows > 0
 
 
 def test_unknown_model_or_version_is_a_404(servers: dict[str, ServerProcess]) -> None:
@@ -129,3 +152,20 @@ def test_a_restarted_server_has_a_new_start_and_counts_from_zero(
     assert fresh.start != before.start
     assert fresh.rows == 0
     assert not any(values.any() for values in fresh.features.values())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_holdout_metrics_are_read_from_the_pods_model_metadata(
+    kind: str, models: dict[str, ModelCase], servers: dict[str, ServerProcess]
+) -> None:
+    # The operator's performance baseline, for a model directory it cannot read (object storage).
+    case = models[kind]
+    endpoint = Endpoint(pod="pod-0", address="127.0.0.1", port=servers[kind].port)
+    expected = ModelMetadata.model_validate_json((case.path / METADATA_FILE).read_text()).metrics
+    assert expected
+    metrics = fetch_holdout_metrics(
+        "s3://models/unreadable", kind, case.version, [endpoint], timeout=10
+    )
+    assert metrics == expected
+    with pytest.raises(SourceError, match=r"serves another version than v9.*object storage"):
+        fetch_holdout_metrics("s3://models/unreadable", kind, "v9", [endpoint], timeout=10)

@@ -9,6 +9,7 @@ from modelops.controller.sources import (
     SourceError,
     choose_version,
     counts_matrix,
+    holdout_parameters,
     parse_bin_counters,
     parse_prometheus_vector,
     promql,
@@ -98,3 +99,24 @@ def test_prometheus_vector() -> None:
     assert parse_prometheus_vector(document, "ml") == {"v1": {("a", "0"): 2.5}}
     with pytest.raises(SourceError, match="bad_data"):
         parse_prometheus_vector({"status": "error", "error": "bad_data"}, "ml")
+
+
+def test_holdout_parameters_of_the_model_metadata() -> None:
+    document = {
+        "name": "iris",
+        "versions": ["v2"],
+        "parameters": {
+            "task": "classification",
+            "estimator": "LogisticRegression",
+            "holdout_accuracy": 0.95,
+            "holdout_f1": 1,
+            "holdout_bad": "0.5",
+            "holdout_flag": True,
+            "holdout_nan": float("nan"),
+        },
+    }
+    assert holdout_parameters(document, "v2") == {"accuracy": 0.95, "f1": 1.0}
+    assert holdout_parameters(document, None) == {"accuracy": 0.95, "f1": 1.0}
+    assert holdout_parameters(document, "v1") is None  # another version: not its metrics
+    assert holdout_parameters({"versions": ["v2"]}, "v2") == {}  # a model without metrics
+    assert holdout_parameters([1, 2], "v2") is None

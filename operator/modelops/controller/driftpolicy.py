@@ -302,6 +302,8 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     profile = _profile(run, md_spec.model.uri, md_name, endpoints)
     if profile is None:
         return
+    if spec.performance is not None:
+        _remember_holdout(run, md_spec.model.uri, md_name, version, endpoints)
     run.condition_with_event(
         reasons.SOURCE_READY, "True", reasons.SOURCE_REACHABLE, f"Read {detail}.", "Normal"
     )
@@ -623,21 +625,33 @@ def _classes(profile: Profile, window: Mapping[SeriesKey, float]) -> tuple[str, 
     return tuple(sorted(labels))
 
 
+def _remember_holdout(
+    run: Tick, uri: str, model: str, version: str | None, endpoints: list[Endpoint]
+) -> None:
+    """Read the serving model's holdout metrics once per model URI (a model directory is
+    immutable): from the pods' model metadata, else metadata.json where the operator can read
+    it. Not remembered when unavailable, so the next evaluation tries again."""
+    if run.ctx.memory.holdout(uri) is not None:
+        return
+    try:
+        metrics = fetch_holdout_metrics(
+            uri, model, version, endpoints, timeout=run.ctx.settings.scrape_timeout_seconds
+        )
+    except SourceError:
+        return
+    run.ctx.memory.keep_holdout(uri, metrics)
+
+
 def _holdout(run: Tick, uri: str) -> dict[str, float]:
-    """The serving model's holdout metrics (metadata.json); those of the candidate this policy
-    promoted when the operator cannot read the model directory; else none."""
+    """The serving model's holdout metrics; those of the candidate this policy promoted when
+    they could not be read; else none."""
     cached = run.ctx.memory.holdout(uri)
     if cached is not None:
         return cached
-    try:
-        metrics = fetch_holdout_metrics(uri, timeout=run.ctx.settings.scrape_timeout_seconds)
-    except SourceError:
-        last = run.status.last_retraining
-        if last is not None and last.uri == uri and last.metrics:
-            return dict(last.metrics)
-        return {}
-    run.ctx.memory.keep_holdout(uri, metrics)
-    return metrics
+    last = run.status.last_retraining
+    if last is not None and last.uri == uri and last.metrics:
+        return dict(last.metrics)
+    return {}
 
 
 # --- The schedule ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ older image answers 404) through ``/metrics`` text.
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.parse
@@ -25,7 +26,12 @@ import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops.artifacts import METADATA_FILE, PROFILE_FILE, ModelMetadata
+from modelops.artifacts import (
+    HOLDOUT_PARAMETER_PREFIX,
+    METADATA_FILE,
+    PROFILE_FILE,
+    ModelMetadata,
+)
 from modelops.controller import signals
 from modelops.controller.fanout import bounded_map
 from modelops.controller.window import SeriesKey
@@ -477,11 +483,32 @@ def fetch_profile(
     raise ProfileError("the model's profile is unavailable: " + "; ".join(problems[:3]))
 
 
-def fetch_holdout_metrics(model_uri: str, *, timeout: float) -> dict[str, float]:
-    """The holdout metrics in the model's ``metadata.json`` (the performance baseline), read
-    where the operator can read it (an http(s) URI, or a file:// or pvc:// path present in its
-    filesystem). SourceError says why not (e.g. object storage: the operator holds no
-    credentials)."""
+def fetch_holdout_metrics(
+    model_uri: str,
+    model: str,
+    version: str | None,
+    endpoints: list[Endpoint],
+    *,
+    timeout: float,
+) -> dict[str, float]:
+    """The holdout metrics in the model's ``metadata.json`` (the performance baseline).
+
+    Tried in order: the serving pods' V2 model metadata (``GET /v2/models/<name>``, whose
+    parameters carry them as ``holdout_<metric>``) from a pod serving ``version``, then
+    ``metadata.json`` at the model URI where the operator can read it (an http(s) URI, or a
+    file:// or pvc:// path present in its filesystem). SourceError says why neither worked.
+    """
+    problems: list[str] = []
+    for endpoint in endpoints:
+        try:
+            document = json.loads(http_get(f"{endpoint.base_url}/v2/models/{model}", timeout))
+        except (SourceError, ValueError) as exc:
+            problems.append(f"{endpoint.pod}: {exc}")
+            continue
+        metrics = holdout_parameters(document, version)
+        if metrics is not None:
+            return metrics
+        problems.append(f"{endpoint.pod} serves another version than {version}")
     try:
         parsed = parse_uri(model_uri)
         if parsed.is_object_store:
@@ -494,5 +521,27 @@ def fetch_holdout_metrics(model_uri: str, *, timeout: float) -> dict[str, float]
                 raise SourceError(f"{path} is not mounted in the operator")
             raw = path.read_bytes()
         return dict(ModelMetadata.model_validate_json(raw).metrics)
-    except (StorageError, OSError, ValueError) as exc:
-        raise SourceError(f"{METADATA_FILE} of {model_uri} is unreadable: {exc}") from None
+    except (StorageError, OSError, ValueError, SourceError) as exc:
+        problems.append(f"{METADATA_FILE} of {model_uri} is unreadable: {exc}")
+    raise SourceError("the model's holdout metrics are unavailable: " + "; ".join(problems[:3]))
+
+
+def holdout_parameters(document: Any, version: str | None) -> dict[str, float] | None:
+    """The ``holdout_<metric>`` parameters of a V2 model metadata document, or None when it is
+    not one of ``version`` (any version when None); non-numeric values are ignored."""
+    if not isinstance(document, dict):
+        return None
+    versions = document.get("versions")
+    if version is not None and (not isinstance(versions, list) or version not in versions):
+        return None
+    parameters = document.get("parameters")
+    if not isinstance(parameters, dict):
+        return {}
+    return {
+        key.removeprefix(HOLDOUT_PARAMETER_PREFIX): float(value)
+        for key, value in parameters.items()
+        if key.startswith(HOLDOUT_PARAMETER_PREFIX)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }

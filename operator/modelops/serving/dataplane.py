@@ -20,6 +20,7 @@ import orjson
 import sklearn
 
 from modelops import __version__
+from modelops.artifacts import HOLDOUT_PARAMETER_PREFIX
 from modelops.frames import feed_for
 from modelops.serving.binning import ClassIndex
 from modelops.serving.compiled import Function, Predictor, sklearn_predictor
@@ -171,7 +172,13 @@ class DataPlane:
             "platform": "sklearn",
             "inputs": inputs,
             "outputs": outputs,
-            "parameters": {"task": meta.task, "estimator": meta.estimator},
+            # Scalars only, as the protocol's parameters are; the holdout metrics let the
+            # operator judge live performance against them without reading the model directory.
+            "parameters": {
+                "task": meta.task,
+                "estimator": meta.estimator,
+                **{HOLDOUT_PARAMETER_PREFIX + name: value for name, value in meta.metrics.items()},
+            },
         }
 
     # -- inference ---------------------------------------------------------------------------
