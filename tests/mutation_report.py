@@ -133,6 +133,13 @@ EQUIVALENT: dict[str, str] = {
         157,
     ),
     **_same(
+        "container names are unique within a pod: after the trainer's own status, the rest of "
+        "that pod's list holds only other containers, which are skipped anyway",
+        "controller.promotion",
+        "x_trainer_termination",
+        25,
+    ),
+    **_same(
         "the dict lookup of a str is a fast path: category_key gives the same key for every str "
         "(the empty string is missing either way)",
         "drift.binning",

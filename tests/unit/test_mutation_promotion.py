@@ -117,6 +117,21 @@ def test_trainer_termination_reads_every_field_and_only_the_trainer() -> None:
     assert trainer_termination(pods[2:], "trainer") is None
 
 
+def test_the_trainer_is_found_after_a_sidecar_of_the_same_pod() -> None:
+    pod = {
+        "status": {
+            "containerStatuses": [
+                {"name": "istio-proxy", "state": {"running": {}}},
+                {
+                    "name": "trainer",
+                    "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-01-01T00:03:00Z"}},
+                },
+            ]
+        }
+    }
+    assert trainer_termination([pod], "trainer") == Termination(0, "", "2026-01-01T00:03:00Z")
+
+
 def test_a_termination_without_details_gets_the_defaults() -> None:
     assert trainer_termination([_pod("trainer", {"reason": "OOMKilled"})], "trainer") == (
         Termination(-1, "", "")
@@ -213,6 +228,18 @@ def test_the_messages_of_every_decision() -> None:
     )
     assert decide(training(None, 0.123456), mode="none") == Decision(
         "record", "CandidateRecorded", "Recorded candidate v1-r2 (accuracy n/a vs 0.1235)."
+    )
+
+
+def test_awaiting_and_recorded_candidates_show_both_scores() -> None:
+    assert decide(training(0.9, 0.8), mode="manual") == Decision(
+        "await",
+        "AwaitingApproval",
+        "Candidate v1-r2 (accuracy 0.9 vs 0.8) awaits approval: "
+        "annotate the DriftPolicy with modelops.dev/approve=v1-r2.",
+    )
+    assert decide(training(0.9, 0.8), mode="none") == Decision(
+        "record", "CandidateRecorded", "Recorded candidate v1-r2 (accuracy 0.9 vs 0.8)."
     )
 
 

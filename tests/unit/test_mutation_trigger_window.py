@@ -4,16 +4,20 @@ the pods source (mutation-tested)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from modelops.controller.trigger import (
     TriggerDecision,
+    decide_scheduled,
     decide_trigger,
     is_due,
     next_candidate_version,
     required_breaches,
+    schedule_state,
 )
 from modelops.controller.window import WindowStore, restarted, window_delta
 
@@ -112,6 +116,59 @@ def test_a_candidate_of_exactly_63_characters_is_allowed() -> None:
         next_candidate_version(base + "x", None)
 
 
+@pytest.fixture
+def local_time_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone at UTC+05:30 (a POSIX TZ string: no zone database)."""
+    monkeypatch.setenv("TZ", "IST-05:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_zone")
+def test_schedule_times_are_utc_whatever_the_local_time_zone() -> None:
+    now = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    state = schedule_state("0 * * * *", None, now, now - timedelta(hours=3))
+    assert state.due is not None
+    assert state.next_time is not None
+    assert state.due.isoformat() == "2026-01-01T12:00:00+00:00"
+    assert state.next_time.isoformat() == "2026-01-01T13:00:00+00:00"
+    assert state.missed == 2
+    decision = decide_scheduled(
+        enabled=True, running=0, max_concurrent=1, due=state.due, missed=state.missed
+    )
+    assert decision.message == (
+        "Scheduled retraining for 2026-01-01T12:00:00Z "
+        "(2 earlier time(s) missed while the operator was down)."
+    )
+
+
+@pytest.mark.usefixtures("local_time_zone")
+def test_the_due_time_after_a_long_outage_is_utc_whatever_the_local_time_zone() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+    state = schedule_state("* * * * *", None, now, now - timedelta(days=2))
+    assert state.due is not None
+    assert state.due.isoformat() == "2026-01-01T12:00:00+00:00"
+    assert state.missed == 1000  # counted up to the cap, then the latest time
+
+
+def test_a_time_less_than_a_second_ahead_is_not_due_yet() -> None:
+    now = datetime(2026, 1, 1, 11, 59, 59, 500_000, tzinfo=UTC)
+    state = schedule_state("* * * * *", None, now, datetime(2026, 1, 1, 11, 55, tzinfo=UTC))
+    assert state.due == datetime(2026, 1, 1, 11, 59, tzinfo=UTC)
+    assert state.missed == 3  # 11:56, 11:57, 11:58
+    assert state.next_time == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_after_a_long_outage_a_time_one_second_ahead_is_not_due_yet() -> None:
+    now = datetime(2026, 1, 1, 11, 59, 59, tzinfo=UTC)
+    state = schedule_state("* * * * *", None, now, now - timedelta(days=2))
+    assert state.due == datetime(2026, 1, 1, 11, 59, tzinfo=UTC)
+    assert state.missed == 1000
+    assert state.next_time == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
 def test_restart_rules() -> None:
     assert restarted({("f", "0"): 0.0}, {})  # a series vanished, even a zero one
     assert not restarted({("f", "0"): 2.0}, {("f", "0"): 2.0})
@@ -123,6 +180,13 @@ def test_a_new_series_of_a_known_pod_counts_in_full_and_zero_growth_is_left_out(
     previous = {"p/1": {("f", "0"): 5.0}}
     current = {"p/1": {("f", "0"): 5.0, ("f", "1"): 3.0}}
     assert window_delta(previous, current) == {("f", "1"): 3.0}
+
+
+def test_a_signed_series_counts_when_it_falls_but_not_when_it_stays() -> None:
+    previous = {"p/1": {("sum", "0"): 5.0, ("sum", "1"): 2.0}}
+    current = {"p/1": {("sum", "0"): 5.0, ("sum", "1"): 1.0}}
+    signed = {("sum", "0"), ("sum", "1")}
+    assert window_delta(previous, current, signed) == {("sum", "1"): -1.0}
 
 
 def test_a_restarted_pod_counts_all_its_values_and_pods_add_up() -> None:
