@@ -1217,12 +1217,6 @@ def test_the_status_patch_removes_what_the_new_status_no_longer_has() -> None:
     assert driftpolicy.status_patch(new, new) == new  # nothing removed: no null at all
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Only status.lastRetraining is followed: with maxConcurrent > 1, a Job started "
-    "before the latest one is never read (no Event, no succeeded/failed count, its candidate "
-    "never judged).",
-)
 def test_with_max_concurrent_two_the_outcome_of_every_job_is_followed(world: World) -> None:
     started(world, trigger={"consecutiveEvaluations": 1}, retraining={"maxConcurrent": 2})
     world.drift()
@@ -1235,8 +1229,51 @@ def test_with_max_concurrent_two_the_outcome_of_every_job_is_followed(world: Wor
     world.clock.advance(1)
     world.tick()
     assert world.jobs_counted("started") == 2
-    assert world.jobs_counted("failed") == 2  # counts 1: the first Job's failure is never seen
+    assert world.jobs_counted("failed") == 2
     assert world.reasons().count("RetrainingFailed") == 2
+    assert world.status().get("supersededJobs") == []
+
+
+def test_a_superseded_job_that_succeeds_is_reported_but_only_the_latest_is_judged(
+    world: World,
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, retraining={"maxConcurrent": 2})
+    world.drift()
+    world.drift()
+    assert world.status()["supersededJobs"] == [job_for("v1-r1")]
+    world.finish_job(job_for("v1-r1"), accuracy=0.99)
+    world.clock.advance(1)
+    world.tick()
+    events = [e for e in world.take_events() if e.reason == "RetrainingSuperseded"]
+    assert len(events) == 1
+    assert f"Job {job_for('v1-r1')} trained candidate v1-r1" in events[0].message
+    assert f"the later Job {job_for('v1-r2')} decides" in events[0].message
+    assert world.jobs_counted("succeeded") == 1
+    assert world.status()["supersededJobs"] == []
+    assert world.status()["lastRetraining"]["result"] == "Running"  # v1-r1 is not promoted
+    assert "CandidatePromoted" not in world.reasons()
+    world.finish_job(job_for("v1-r2"), accuracy=0.99)
+    world.clock.advance(1)
+    world.tick()
+    assert world.status()["lastRetraining"]["candidateVersion"] == "v1-r2"
+    assert world.reasons().count("CandidatePromoted") == 1
+    assert world.jobs_counted("succeeded") == 2
+
+
+def test_a_superseded_job_that_vanishes_is_counted_failed_once(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, retraining={"maxConcurrent": 2})
+    world.drift()
+    world.drift()
+    world.kube.delete(JOBS, NS, job_for("v1-r1"))
+    world.clock.advance(1)
+    world.tick()
+    world.clock.advance(1)
+    world.tick()
+    assert world.jobs_counted("failed") == 1
+    assert [e.message for e in world.take_events() if e.reason == "RetrainingFailed"] == [
+        f"Job {job_for('v1-r1')} disappeared."
+    ]
+    assert world.status()["lastRetraining"]["result"] == "Running"
 
 
 # ------------------------------------------------------------------- the fake behaves like a server

@@ -354,7 +354,8 @@ class Retraining(ApiModel):
     cooldown: Duration = "1h"
     """Least time between two retraining Jobs of this policy."""
     max_concurrent: Annotated[int, Field(ge=1, le=10)] = 1
-    """Most retraining Jobs of this policy running at once."""
+    """Most retraining Jobs of this policy running at once (only the most recent candidate is
+    judged; earlier Jobs are reported as they end)."""
     backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
     """Retries of a failed training pod (Job backoffLimit)."""
     active_deadline_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
@@ -569,6 +570,12 @@ class DriftPolicyStatus(StatusModel):
     """When a retraining Job was last started (for the cooldown)."""
     last_retraining: RetrainingStatus | None = None
     """The most recent retraining."""
+    superseded_jobs: Annotated[
+        list[str], Field(json_schema_extra={"x-kubernetes-list-type": "set"})
+    ] = []
+    """Retraining Jobs still running when a later one started (maxConcurrent > 1): each is
+    followed to its end (an Event and the Job counter), but only the most recent candidate is
+    judged."""
 
 
 class DriftPolicy(ApiModel):

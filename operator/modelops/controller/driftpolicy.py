@@ -850,6 +850,13 @@ def _record_started(
     cause: str = reasons.DRIFT_FOUND,
 ) -> None:
     run.started = True
+    previous = run.status.last_retraining
+    if (
+        previous is not None
+        and previous.result == "Running"
+        and previous.job not in (name, *run.status.superseded_jobs)
+    ):
+        run.status.superseded_jobs.append(previous.job)
     run.status.last_retraining = RetrainingStatus(
         job=name,
         candidate_version=candidate,
@@ -870,7 +877,9 @@ def _record_started(
 
 
 def follow_retraining(run: Tick, spec: DriftPolicySpec) -> None:
-    """Advance the last retraining: Job outcome, approval, rollout of a promoted version."""
+    """Advance the last retraining: Job outcome, approval, rollout of a promoted version; and
+    see the Jobs it superseded to their end."""
+    _follow_superseded(run)
     last = run.status.last_retraining
     if last is None:
         return
@@ -889,6 +898,57 @@ def _finish(
     last.reason = reason
     last.message = message
     run.event(event_type, reason, message)
+
+
+def _follow_superseded(run: Tick) -> None:
+    """Report how each superseded Job ended (one Event, the Job counter) and stop following it.
+    Its candidate is not judged: the retraining started after it is the one that decides."""
+    still_running = []
+    for name in run.status.superseded_jobs:
+        job = run.ctx.kube.get(JOBS, run.namespace, name)
+        outcome = promotion.job_outcome(job) if job is not None else None
+        if outcome is not None and outcome.state == "running":
+            still_running.append(name)
+            continue
+        if outcome is None or outcome.state == "failed":
+            reason, message = (
+                (reasons.RETRAINING_FAILED, f"Job {name} disappeared.")
+                if outcome is None
+                else _job_failure(run, name, outcome)
+            )
+            run.event("Warning", reason, message)
+            run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "failed").inc()
+            continue
+        run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "succeeded").inc()
+        result = _job_result(run, name)[1]
+        trained = f"trained candidate {result.version} ({result.uri})" if result else "succeeded"
+        latest = run.status.last_retraining
+        run.event(
+            "Normal",
+            reasons.RETRAINING_SUPERSEDED,
+            f"Job {name} {trained}; it is not judged: the later Job "
+            f"{latest.job if latest else '(gone)'} decides.",
+        )
+    run.status.superseded_jobs = still_running
+
+
+def _job_result(run: Tick, name: str) -> tuple[promotion.Termination | None, TrainingResult | None]:
+    """The trainer's termination and the result it wrote there, of Job ``name``'s pods."""
+    pods = run.ctx.kube.list(PODS, run.namespace, {label_keys.JOB_NAME: name})
+    termination = promotion.trainer_termination(pods, TRAINER)
+    result = promotion.parse_result(termination.message) if termination else None
+    return termination, result
+
+
+def _job_failure(run: Tick, name: str, outcome: promotion.JobOutcome) -> tuple[str, str]:
+    """The reason (DataQualityGateFailed or RetrainingFailed) and message of a failed Job."""
+    termination, result = _job_result(run, name)
+    gate = (result is not None and result.reason == reasons.DATA_QUALITY_GATE_FAILED) or (
+        termination is not None and termination.exit_code == promotion.EXIT_DATA_QUALITY
+    )
+    reason = reasons.DATA_QUALITY_GATE_FAILED if gate else reasons.RETRAINING_FAILED
+    detail = (result.message if result else "") or outcome.message or outcome.reason
+    return reason, f"Job {name} failed: {detail}"
 
 
 def _follow_job(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> None:
@@ -911,21 +971,14 @@ def _follow_job(run: Tick, spec: DriftPolicySpec, last: RetrainingStatus) -> Non
     if outcome.state == "running":
         return
     last.completion_time = _parse_time(outcome.completion_time) or run.now
-    pods = kube.list(PODS, run.namespace, {label_keys.JOB_NAME: last.job})
-    termination = promotion.trainer_termination(pods, TRAINER)
-    result = promotion.parse_result(termination.message) if termination else None
     if outcome.state == "failed":
-        gate = (result is not None and result.reason == reasons.DATA_QUALITY_GATE_FAILED) or (
-            termination is not None and termination.exit_code == promotion.EXIT_DATA_QUALITY
-        )
-        reason = reasons.DATA_QUALITY_GATE_FAILED if gate else reasons.RETRAINING_FAILED
-        detail = (result.message if result else "") or outcome.message or outcome.reason
-        message = f"Job {last.job} failed: {detail}"
+        reason, message = _job_failure(run, last.job, outcome)
         _finish(run, last, "Failed", reason, message, "Warning")
         run.condition(reasons.RETRAINING, "False", reason, message)
         run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "failed").inc()
         return
     run.ctx.metrics.retraining_jobs.labels(run.namespace, run.name, "succeeded").inc()
+    termination, result = _job_result(run, last.job)
     if result is None or not result.succeeded or not result.uri:
         message = (
             f"Job {last.job} succeeded, but its termination message holds no usable result"
