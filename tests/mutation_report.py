@@ -141,12 +141,12 @@ EQUIVALENT: dict[str, str] = {
     ),
     **_same(
         "the dict lookup of a str is a fast path: category_key gives the same key for every str "
-        "(the empty string is missing either way)",
+        "(the empty string is missing either way), and the keys are all str, so looking up None "
+        "finds nothing",
         "drift.binning",
         "x__category_indices",
         8,
         9,
-        10,
         11,
     ),
     **_same(
@@ -174,22 +174,13 @@ EQUIVALENT: dict[str, str] = {
         130,
     ),
     **_same(
-        "when every feature is numeric, the numeric columns are all the columns",
-        "drift.binning",
-        "xǁBinnerǁ_numeric_values",
-        10,
-    ),
-    **_same(
-        "the column-by-column conversion the mutant falls back to, or astype with its defaults, "
-        "gives the same float64 values",
+        "'XXfiubXX' still holds every kind letter of 'fiub' (X is no dtype kind); astype(None) is "
+        "float64, and copy=None, like copy=False, returns a float64 batch itself (no copy)",
         "drift.binning",
         "xǁBinnerǁ_numeric_values",
         2,
-        3,
         5,
         6,
-        8,
-        9,
     ),
     **_same(
         "codec names are case-insensitive: UTF-8 is utf-8",
@@ -219,18 +210,17 @@ EQUIVALENT: dict[str, str] = {
         24,
     ),
     **_same(
-        "dtype kinds are single letters, and X is none of them; with the upper-case kinds a "
-        "numeric column goes through np.asarray(column, float64), which gives the same values",
+        "'XXfiubXX' still holds every kind letter of 'fiub' (X is no dtype kind)",
         "drift.binning",
         "x_numeric_column",
         2,
-        3,
     ),
     **_same(
-        "astype(None) and np.empty without a dtype are float64; the column is only read, so "
-        "whether astype copies it is unobservable; without its argument np.asarray raises "
-        "TypeError and the value-by-value conversion gives the same float64 values; None "
-        "written into a float64 array is NaN",
+        "astype(None) and np.empty without a dtype are float64; copy=True (or the default) only "
+        "copies a float64 column that the one caller on that path, _numeric_feature, reads and "
+        "filters into a new array anyway; without its argument np.asarray raises TypeError and "
+        "the value-by-value conversion gives the same float64 values (numpy converts an object "
+        "column with float() too); None written into a float64 array is NaN",
         "drift.binning",
         "x_numeric_column",
         4,
@@ -241,6 +231,19 @@ EQUIVALENT: dict[str, str] = {
         11,
         15,
         17,
+    ),
+    **_same(
+        "with no numeric feature, the edge matrix (default 1 column), n_edges and "
+        "numeric_columns (float64 when empty without dtype=intp) are never read: bin_counts "
+        "skips the numeric paths; with numeric features the default integer dtype is intp "
+        "(int64 on the 64-bit platforms supported)",
+        "drift.binning",
+        "xǁBinnerǁ__init__",
+        6,
+        8,
+        21,
+        33,
+        35,
     ),
     **_same(
         "a categorical feature's row is zero until its own count is written (the numeric paths "
