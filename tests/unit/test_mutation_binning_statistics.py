@@ -134,6 +134,27 @@ def test_a_float64_window_is_counted_without_a_copy_of_it() -> None:
     assert peak < window.nbytes // 4
 
 
+def test_a_single_row_is_counted_with_no_buffer_beside_its_result() -> None:
+    # The per-request path (one row, every feature numeric): no extra buffer. Its result is
+    # 1000 x 12 int64 (96 kB); the per-value scratch of one row is a small fraction of that.
+    features = [numeric(f"f{i}", tuple(float(edge) for edge in range(10))) for i in range(1000)]
+    row = np.full(1000, 4.5)  # at or above edges 0..4: bin 5
+    row[0] = math.nan
+    binner = Binner(features)
+    binner.bin_counts(row)  # first-call allocations out of the measurement
+    tracemalloc.start()
+    try:
+        counts = binner.bin_counts(row)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert counts.shape == (1000, 12)
+    assert counts[0].tolist() == [0] * 11 + [1]
+    assert counts[1:, 5].tolist() == [1] * 999
+    assert int(counts.sum()) == 1000
+    assert peak < 1.5 * 96_000
+
+
 def test_a_categorical_value_of_no_known_type_is_its_str() -> None:
     # category_key: "anything else is str(value)", unhashable values (a JSON list) included.
     features = [categorical("c", ("[1, 2]", "{'k': 3}"))]
