@@ -308,6 +308,18 @@ def test_a_long_outage_of_a_frequent_schedule_still_runs_once() -> None:
     assert state.missed == trigger.MAX_COUNTED_MISSES
 
 
+def test_after_a_long_outage_the_time_due_is_never_ahead_of_now() -> None:
+    now = datetime(2030, 1, 1, 11, 59, 59, 500_000, tzinfo=UTC)  # half a second before 12:00
+    state = trigger.schedule_state("* * * * *", None, now, now - timedelta(days=30))
+    assert state.missed == trigger.MAX_COUNTED_MISSES
+    assert state.due == datetime(2030, 1, 1, 11, 59, tzinfo=UTC)
+    assert state.next_time == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    exact = trigger.schedule_state(
+        "* * * * *", None, now.replace(second=0, microsecond=300_000), now - timedelta(days=30)
+    )
+    assert exact.due == datetime(2030, 1, 1, 11, 59, tzinfo=UTC)
+
+
 def test_where_the_schedule_counts_from() -> None:
     now, created = T0, T0 - timedelta(days=2)
     last, seen = T0 - timedelta(hours=1), T0 + timedelta(minutes=5)

@@ -120,7 +120,10 @@ def schedule_state(
     except CroniterBadDateError:
         pass
     if due is not None and missed >= MAX_COUNTED_MISSES:
-        latest = croniter(expression, local_now + timedelta(seconds=1)).get_prev(datetime)
+        # The latest time <= now: cron times fall on whole seconds, so count back from the
+        # second after now's whole second (now + 1 s could pass a time still ahead of now).
+        base = local_now.replace(microsecond=0) + timedelta(seconds=1)
+        latest = croniter(expression, base).get_prev(datetime)
         due = latest.astimezone(UTC)
     return ScheduleState(due=due, missed=max(missed, 0), next_time=next_time)
 
