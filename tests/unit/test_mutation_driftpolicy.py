@@ -20,6 +20,7 @@ from test_controller_driftpolicy_decisions import (
     NS,
     POLICY,
     POLICY_UID,
+    PROFILE,
     START,
     World,
     job_for,
@@ -910,3 +911,243 @@ def test_an_adopted_job_is_named_in_full(world: World) -> None:
     message = f"Adopted the existing retraining Job {job_for('v1-r1')} for candidate v1-r1."
     assert ("DriftPolicy", "Normal", "RetrainingStarted", message) in events(world)
     assert world.condition("Retraining")["message"] == message  # type: ignore[index]
+
+
+# ------------------------------------------------------- superseded Jobs, each to its own end
+
+
+def test_superseded_jobs_each_end_their_own_way_in_one_tick(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, retraining={"maxConcurrent": 4})
+    for _ in range(4):
+        world.drift()
+    r1, r2, r3, r4 = (job_for(f"v1-r{n}") for n in range(1, 5))
+    assert world.status()["supersededJobs"] == [r1, r2, r3]
+    world.take_events()
+    world.finish_job(r2, failed=True)
+    world.finish_job(r3)  # succeeded, but wrote no result
+    world.clock.advance(1)
+    world.tick()
+    assert events(world) == [
+        (
+            "DriftPolicy",
+            "Warning",
+            "RetrainingFailed",
+            f"Job {r2} failed: Job has reached the specified backoff limit",
+        ),
+        (
+            "DriftPolicy",
+            "Normal",
+            "RetrainingSuperseded",
+            f"Job {r3} succeeded; it is not judged: the later Job {r4} decides.",
+        ),
+    ]
+    assert world.status()["supersededJobs"] == [r1]  # still running: still followed
+    assert world.jobs_counted("failed") == 1
+    assert world.jobs_counted("succeeded") == 1
+    assert retraining(world.status())["job"] == r4
+
+    world.finish_job(r1, failed=True)
+    world.kube.delete(JOBS, NS, r4)
+    world.clock.advance(1)
+    world.tick()
+    assert events(world) == [
+        (
+            "DriftPolicy",
+            "Warning",
+            "RetrainingFailed",
+            f"Job {r1} failed: Job has reached the specified backoff limit",
+        ),
+        ("DriftPolicy", "Warning", "RetrainingFailed", f"Job {r4} disappeared."),
+    ]
+    assert world.status()["supersededJobs"] == []
+    assert world.jobs_counted("failed") == 3
+
+
+# ----------------------------------------------------- prediction drift and the live metric
+
+SIGNAL_PROFILE = Profile(
+    features=PROFILE.features,
+    rows=PROFILE.rows,
+    output=FeatureProfile(
+        name="label",
+        kind="categorical",
+        proportions=(0.5, 0.5, 0.0, 0.0),
+        categories=("a", "b"),
+    ),
+)
+
+
+class DocumentPods:
+    """One serving pod whose counts document carries the predictions and the feedback given
+    (cumulative counters, as the server keeps them), and the profile given."""
+
+    def __init__(self, world: World, profile: Profile) -> None:
+        self.world = world
+        self.profile = profile
+        self.predictions: list[int] | None = None
+        self.feedback: dict[str, Any] | None = None
+        world.pods.answer = self.answer  # type: ignore[method-assign]
+
+    def answer(self, address: str, path: str) -> bytes:
+        [pod] = self.world.pods.pods.values()
+        if path == f"/v2/models/{MODEL}/profile":
+            return self.profile.to_json().encode()
+        counts = [int(v) for v in pod.counters]
+        document: dict[str, Any] = {
+            "model": MODEL,
+            "version": pod.version,
+            "start": pod.start,
+            "rows": sum(counts),
+            "features": [{"name": "x", "counts": counts}],
+        }
+        if self.predictions is not None:
+            document["predictions"] = self.predictions
+        if self.feedback is not None:
+            document["feedback"] = self.feedback
+        return json.dumps(document).encode()
+
+
+def signal_window(
+    world: World,
+    pods: DocumentPods,
+    *,
+    predictions: list[int] | None = None,
+    feedback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The first tick records the baseline (all counters zero); the second reads the window."""
+    if predictions is not None:
+        pods.predictions = [0] * len(predictions)
+    if feedback is not None:
+        zero = [[0] * len(row) for row in feedback.get("confusion", [])]
+        pods.feedback = {**dict.fromkeys(feedback, 0), **({"confusion": zero} if zero else {})}
+        if "classes" in feedback:
+            pods.feedback["classes"] = feedback["classes"]
+    world.tick()
+    world.take_events()
+    world.pods.serve(CALM)
+    pods.predictions = predictions
+    pods.feedback = feedback
+    world.clock.advance(INTERVAL)
+    return world.tick()
+
+
+def confusion(classes: list[str], matrix: list[list[int]]) -> dict[str, Any]:
+    return {"rows": sum(map(sum, matrix)), "classes": classes, "confusion": matrix}
+
+
+def performance_event(world: World) -> list[tuple[str, str, str, str]]:
+    return [e for e in events(world) if e[2] not in ("NoDrift", "SourceReachable")]
+
+
+def test_a_classifier_without_an_output_entry_takes_its_classes_from_the_feedback(
+    world: World,
+) -> None:
+    pods = DocumentPods(world, PROFILE)
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "min": 0.5})
+    # classes in the feedback's own order; the matrix's rows are the actual class
+    feedback = confusion(["b", "a"], [[300, 100], [0, 100]])
+    status = signal_window(world, pods, feedback=feedback)
+    # 300 + 100 of 500 right
+    assert status["performance"] == {"metric": "accuracy", "value": 0.8, "samples": 500}
+    message = "accuracy 0.8 is within bounds. (500 feedback rows)"
+    assert world.condition("PerformanceDegraded")["message"] == message  # type: ignore[index]
+    assert performance_event(world) == [("DriftPolicy", "Normal", "MetricHealthy", message)]
+
+
+def test_labels_outside_the_profiles_categories_are_not_counted(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "min": 0.5})
+    # the actual class c is not a category of the model: its 100 rows are left out
+    feedback = confusion(["a", "b", "c"], [[400, 100, 0], [0, 400, 0], [50, 50, 0]])
+    status = signal_window(world, pods, feedback=feedback)
+    # 800 of 900 right: 0.888888... kept to 6 decimals
+    assert status["performance"] == {"metric": "accuracy", "value": 0.888889, "samples": 900}
+
+
+def test_a_classifier_fed_regression_sums_has_no_feedback_rows(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(performance={"metric": "accuracy", "minSamples": 4, "min": 0.5})
+    sums = {"rows": 4, "absError": 4.0, "squaredError": 4.0, "target": 8.0, "targetSquared": 20.0}
+    status = signal_window(world, pods, feedback=sums)
+    assert status["performance"] == {"metric": "accuracy", "samples": 0}
+    assert world.condition("PerformanceDegraded") == {
+        "type": "PerformanceDegraded",
+        "status": "Unknown",
+        "reason": "InsufficientSamples",
+        "message": "The window has 0 feedback rows; at least 4 are needed.",
+        "observedGeneration": 1,
+        "lastTransitionTime": world.clock.text(),
+    }
+    assert performance_event(world) == []
+
+
+def test_the_live_metric_is_kept_to_six_decimals(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "min": 0.9})
+    status = signal_window(world, pods, feedback=confusion(["a", "b"], [[200, 100], [100, 200]]))
+    # 400 of 600 right
+    assert status["performance"] == {"metric": "accuracy", "value": 0.666667, "samples": 600}
+    message = "accuracy 0.6667 is below min 0.9. (600 feedback rows)"
+    assert performance_event(world) == [("DriftPolicy", "Warning", "MetricDegraded", message)]
+
+
+def test_a_metric_that_does_not_fit_the_model_is_a_warning(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(performance={"metric": "mae", "minSamples": 100, "max": 1.0})
+    signal_window(world, pods, feedback=confusion(["a", "b"], [[200, 100], [100, 200]]))
+    condition = world.condition("PerformanceDegraded")
+    assert condition is not None
+    assert (condition["status"], condition["reason"]) == ("Unknown", "MetricNotApplicable")
+    assert performance_event(world) == [
+        ("DriftPolicy", "Warning", "MetricNotApplicable", condition["message"])
+    ]
+
+
+def test_a_profile_without_output_entry_is_a_warning_with_the_way_out(world: World) -> None:
+    pods = DocumentPods(world, PROFILE)
+    world.policy(predictionDrift={})
+    signal_window(world, pods, predictions=[500, 500, 0, 0])
+    message = (
+        "The model's profile has no output entry (it was written before prediction drift "
+        "existed): retrain or re-package the model to score its predictions."
+    )
+    assert world.condition("PredictionDrift")["message"] == message  # type: ignore[index]
+    assert [e for e in events(world) if e[2] == "NoOutputProfile"] == [
+        ("DriftPolicy", "Warning", "NoOutputProfile", message)
+    ]
+
+
+def test_prediction_drift_events_and_scores(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(predictionDrift={"metrics": [{"type": "psi", "threshold": 0.2}, {"type": "chi2"}]})
+    status = signal_window(world, pods, predictions=[500, 500, 0, 0])
+    assert status["predictionDrift"]["breachedMetrics"] == []
+    assert [e for e in events(world) if e[2] == "NoPredictionDrift"] == [
+        (
+            "DriftPolicy",
+            "Normal",
+            "NoPredictionDrift",
+            "The predictions did not drift in 1000 predictions.",
+        )
+    ]
+    pods.predictions = [1450, 550, 0, 0]  # 950 / 50 in this window
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    drift = status["predictionDrift"]
+    assert drift["breachedMetrics"] == ["psi", "chi2"]
+    assert [e for e in events(world) if e[2] == "PredictionDriftFound"] == [
+        (
+            "DriftPolicy",
+            "Warning",
+            "PredictionDriftFound",
+            "The predictions drifted (psi, chi2) in 1000 predictions.",
+        )
+    ]
+    score = world.ctx.metrics.registry.get_sample_value(
+        "modelops_prediction_drift_score",
+        {"namespace": NS, "policy": POLICY, "model": MODEL, "metric": "psi"},
+    )
+    assert score is not None
+    assert drift["scores"]["psi"] == round(score, 6)
+    assert round(score, 6) != round(score, 7)  # the score has more than 6 decimals to cut
