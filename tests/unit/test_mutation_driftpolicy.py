@@ -21,6 +21,7 @@ from test_controller_driftpolicy_decisions import (
     POLICY,
     POLICY_UID,
     PROFILE,
+    PROMETHEUS,
     START,
     World,
     job_for,
@@ -986,12 +987,20 @@ class DocumentPods:
         self.profile = profile
         self.predictions: list[int] | None = None
         self.feedback: dict[str, Any] | None = None
+        self.metadata: dict[str, Any] | None = None
+        """The V2 model metadata document (``GET /v2/models/<name>``); None: HTTP 404."""
+        self.asked: list[str] = []
         world.pods.answer = self.answer  # type: ignore[method-assign]
 
     def answer(self, address: str, path: str) -> bytes:
+        self.asked.append(path)
         [pod] = self.world.pods.pods.values()
         if path == f"/v2/models/{MODEL}/profile":
             return self.profile.to_json().encode()
+        if path == f"/v2/models/{MODEL}":
+            if self.metadata is None:
+                raise SourceError(f"GET http://{address}:8080{path} answered HTTP 404", status=404)
+            return json.dumps(self.metadata).encode()
         counts = [int(v) for v in pod.counters]
         document: dict[str, Any] = {
             "model": MODEL,
@@ -1151,3 +1160,198 @@ def test_prediction_drift_events_and_scores(world: World) -> None:
     assert score is not None
     assert drift["scores"]["psi"] == round(score, 6)
     assert round(score, 6) != round(score, 7)  # the score has more than 6 decimals to cut
+
+
+def test_the_holdout_baseline_is_read_from_the_pods_once_per_model(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    pods.metadata = {"name": MODEL, "versions": ["v1"], "parameters": {"holdout_accuracy": 0.9}}
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "maxDrop": 0.1})
+    right = confusion(["a", "b"], [[450, 50], [50, 450]])
+    status = signal_window(world, pods, feedback=right)
+    assert status["performance"] == {
+        "metric": "accuracy",
+        "value": 0.9,
+        "baseline": 0.9,
+        "samples": 1000,
+    }
+    pods.feedback = confusion(["a", "b"], [[900, 100], [100, 900]])
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    world.tick()
+    assert pods.asked.count(f"/v2/models/{MODEL}") == 1  # the model directory is immutable
+
+
+def test_the_metadata_of_another_version_is_no_baseline(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    pods.metadata = {"name": MODEL, "versions": ["v0"], "parameters": {"holdout_accuracy": 0.9}}
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "maxDrop": 0.1})
+    status = signal_window(world, pods, feedback=confusion(["a", "b"], [[450, 50], [50, 450]]))
+    # pvc:// is not mounted in the operator either: no baseline, maxDrop cannot apply
+    assert status["performance"] == {"metric": "accuracy", "value": 0.9, "samples": 1000}
+
+
+def test_the_profile_is_fetched_again_for_a_new_model_uri(world: World) -> None:
+    pods = DocumentPods(world, PROFILE)
+    started(world)
+    world.calm()
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"uri": "pvc://m/v1b"}}})
+    world.calm()
+    assert pods.asked.count(f"/v2/models/{MODEL}/profile") == 2
+
+
+def test_the_profile_is_read_from_the_model_directory_when_pods_have_none(
+    world: World, tmp_path: Any
+) -> None:
+    (tmp_path / "profile.json").write_text(PROFILE.to_json())
+    world.kube.apply(
+        MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"uri": f"file://{tmp_path}"}}}
+    )
+    answer = world.pods.answer
+
+    def no_profile(address: str, path: str) -> bytes:
+        if path.endswith("/profile"):
+            raise SourceError(f"GET http://{address}:8080{path} answered HTTP 404", status=404)
+        return answer(address, path)
+
+    world.pods.answer = no_profile  # type: ignore[method-assign]
+    started(world)
+    status = world.drift()
+    assert status["samples"] == 1000
+    assert world.condition_state("DriftDetected") == ("True", "DriftFound")
+
+
+def unversioned(world: World) -> None:
+    """The ModelDeployment names no version, and none is in its status."""
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"version": None}}})
+    world.kube.update_status(MODEL_DEPLOYMENTS, NS, MODEL, {"modelVersion": None})
+
+
+def test_without_a_version_in_spec_the_status_version_is_judged(world: World) -> None:
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"version": None}}})
+    [first] = world.pods.pods.values()
+    other = world.pods.start()
+    other.version = "v2"  # a pod of another version (a rollout under way)
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.pods.serve(DRIFT, pod=first.name)
+    world.pods.serve(CALM, pod=other.name)
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    assert status["samples"] == 1000  # the v1 pod's rows only
+    assert world.condition_state("DriftDetected") == ("True", "DriftFound")
+    assert world.jobs() == [job_for("v1-r1")]
+
+
+def test_prometheus_series_without_a_version_are_judged_and_retrained_as_v0(
+    world: World,
+) -> None:
+    unversioned(world)
+    world.policy(
+        source={"type": "prometheus", "url": PROMETHEUS}, trigger={"consecutiveEvaluations": 1}
+    )
+    world.prometheus.answers = [{("", "0"): 900.0, ("", "1"): 100.0}]
+    status = world.tick()
+    assert status["samples"] == 1000
+    assert world.jobs() == [job_for("v0-r1")]
+
+
+def test_prometheus_without_series_of_the_version_has_no_rows(world: World) -> None:
+    world.policy(source={"type": "prometheus", "url": PROMETHEUS})
+    world.prometheus.answers = [{("v0", "0"): 900.0, ("v0", "1"): 100.0}]
+    status = world.tick()
+    assert status["samples"] == 0
+    assert world.condition_state("DriftDetected") == ("Unknown", "InsufficientSamples")
+
+
+def test_a_new_served_version_starts_a_new_baseline(world: World) -> None:
+    started(world)
+    evaluated = world.calm()["lastEvaluationTime"]
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"version": "v2"}}})
+    for pod in world.pods.pods.values():
+        pod.version = "v2"
+    world.take_events()
+    status = world.calm()
+    assert status["lastEvaluationTime"] == evaluated
+    message = (
+        "Scraped 1 serving pod(s) through the counts endpoint; recorded the baseline counters."
+    )
+    assert world.condition("SourceReady")["message"] == message  # type: ignore[index]
+
+
+def test_a_source_reachable_again_is_a_normal_event(world: World) -> None:
+    started(world)
+    answer = world.pods.answer
+
+    def refuse(address: str, path: str) -> bytes:
+        raise SourceError(f"GET http://{address}:8080{path} failed: connection refused")
+
+    world.pods.answer = refuse  # type: ignore[method-assign]
+    world.calm()
+    world.take_events()
+    world.pods.answer = answer  # type: ignore[method-assign]
+    world.calm()
+    message = "Read 1 serving pod(s) through the counts endpoint."
+    assert ("DriftPolicy", "Normal", "SourceReachable", message) in events(world)
+
+
+# ------------------------------------------------------------------------------ the schedule
+
+
+def scheduled(world: World, schedule: str = "*/5 * * * *") -> None:
+    world.policy(retraining={"schedule": schedule, "cooldown": "1h"})
+
+
+def test_a_scheduled_job_is_named_after_the_status_version(world: World) -> None:
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"version": None}}})
+    scheduled(world)
+    world.tick()
+    world.clock.advance(300)
+    world.tick()
+    assert world.jobs() == [job_for("v1-r1")]
+
+
+def test_a_scheduled_job_of_an_unversioned_model_trains_v0(world: World) -> None:
+    unversioned(world)
+    scheduled(world)
+    world.tick()
+    world.clock.advance(300)
+    world.tick()
+    assert world.jobs() == [job_for("v0-r1")]
+
+
+def test_a_scheduled_time_waits_for_an_invalid_model_deployment(world: World) -> None:
+    scheduled(world)
+    world.tick()
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"replicas": -3}})
+    world.take_events()
+    world.clock.advance(300)
+    status = world.tick()
+    assert world.jobs() == []
+    assert "lastScheduledTime" not in status
+    assert status["nextScheduledTime"] == "2030-01-01T00:05:00Z"
+    message = f"Scheduled retraining waits: ModelDeployment {MODEL} is missing or invalid."
+    assert [e for e in events(world) if e[2] == "ModelNotFound"][:1] == [
+        ("DriftPolicy", "Warning", "ModelNotFound", message)
+    ]
+
+
+def test_times_since_the_creation_run_when_the_first_tick_is_late(world: World) -> None:
+    scheduled(world)  # created at 00:00:00
+    world.clock.advance(420)  # the operator was down until 00:07
+    status = world.tick()
+    assert status["lastScheduledTime"] == "2030-01-01T00:05:00Z"
+    assert world.jobs() == [job_for("v1-r1")]
+
+
+def test_a_changed_schedule_counts_from_the_last_time_handled(world: World) -> None:
+    scheduled(world)
+    world.tick()
+    world.clock.advance(300)
+    world.tick()  # 00:05 runs; the next time 00:10 is written down
+    assert world.jobs() == [job_for("v1-r1")]
+    schedule = {"spec": {"retraining": {"schedule": "*/2 * * * *"}}}
+    world.kube.apply(DRIFT_POLICIES, NS, POLICY, schedule)
+    world.clock.advance(120)  # 00:07: 00:06 of the new schedule is due (the Job still runs)
+    world.take_events()
+    status = world.tick()
+    assert status["lastScheduledTime"] == "2030-01-01T00:06:00Z"
+    assert [e[2] for e in events(world)] == ["ScheduleSkipped"]
