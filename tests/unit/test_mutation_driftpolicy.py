@@ -1355,3 +1355,163 @@ def test_a_changed_schedule_counts_from_the_last_time_handled(world: World) -> N
     status = world.tick()
     assert status["lastScheduledTime"] == "2030-01-01T00:06:00Z"
     assert [e[2] for e in events(world)] == ["ScheduleSkipped"]
+
+
+# ------------------------------------------------------------- the trigger's gates, adoption
+
+
+def test_a_job_of_the_next_candidate_is_not_adopted_before_the_streak_is_complete(
+    world: World,
+) -> None:
+    started(world)  # consecutiveEvaluations: 2
+    world.kube.put(JOBS, our_job(world, "v1-r1"))
+    status = world.drift()
+    assert status["consecutiveBreaches"] == 1
+    assert "lastRetraining" not in status
+    assert world.condition("Retraining") is None
+
+
+def test_an_adopted_job_keeps_the_signal_that_started_it(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(
+        predictionDrift={"metrics": [{"type": "psi", "threshold": 0.2}]},
+        trigger={"consecutiveEvaluations": 1, "signals": ["PredictionDrift"]},
+    )
+    world.kube.put(JOBS, our_job(world, "v1-r1"))
+    status = signal_window(world, pods, predictions=[950, 50, 0, 0])
+    assert world.kube.created(JOBS) == []
+    assert retraining(status)["reason"] == "PredictionDrift"
+
+
+def test_a_job_met_by_a_409_keeps_the_schedule_as_its_reason(world: World) -> None:
+    world.policy(retraining={"schedule": "*/5 * * * *"})
+    world.tick()
+
+    def another_replica_was_faster(kind: Any, namespace: str, body: Any) -> None:
+        if kind == JOBS and not world.kube.objects(JOBS, NS):
+            world.kube.put(JOBS, our_job(world, "v1-r1"))
+
+    world.kube.on_create.append(another_replica_was_faster)
+    world.clock.advance(300)
+    status = world.tick()
+    assert world.kube.created(JOBS) == [job_for("v1-r1")]
+    assert retraining(status)["reason"] == "Scheduled"
+    assert world.jobs_counted("started") == 0
+
+
+def env_of(job: dict[str, Any]) -> dict[str, Any]:
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def test_the_job_tells_the_trainer_which_signal_started_it(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(
+        predictionDrift={"metrics": [{"type": "psi", "threshold": 0.2}]},
+        trigger={"consecutiveEvaluations": 1, "signals": ["PredictionDrift"]},
+    )
+    signal_window(world, pods, predictions=[950, 50, 0, 0])
+    job = world.kube.get(JOBS, NS, job_for("v1-r1"))
+    assert job is not None
+    assert env_of(job)["MODELOPS_RETRAINING_REASON"] == "PredictionDrift"
+
+
+def test_input_drift_is_told_to_the_trainer_as_drift_detected(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.drift()
+    job = world.kube.get(JOBS, NS, job_for("v1-r1"))
+    assert job is not None
+    assert env_of(job)["MODELOPS_RETRAINING_REASON"] == "DriftDetected"
+
+
+def test_the_job_takes_the_model_deployments_object_storage(world: World) -> None:
+    storage = {"endpoint": "http://minio.storage:9000", "region": "eu-west-1"}
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"storage": storage}})
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.drift()
+    job = world.kube.get(JOBS, NS, job_for("v1-r1"))
+    assert job is not None
+    env = env_of(job)
+    assert env["AWS_ENDPOINT_URL"] == "http://minio.storage:9000"
+    assert env["AWS_REGION"] == "eu-west-1"
+
+
+def test_the_policys_object_storage_comes_before_the_model_deployments(world: World) -> None:
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"storage": {"region": "us-east-2"}}})
+    started(world, trigger={"consecutiveEvaluations": 1}, storage={"region": "eu-west-1"})
+    world.drift()
+    job = world.kube.get(JOBS, NS, job_for("v1-r1"))
+    assert job is not None
+    assert env_of(job)["AWS_REGION"] == "eu-west-1"
+
+
+# ------------------------------------------------------------------ the interval, signals
+
+
+def test_a_restarted_operator_does_not_query_prometheus_before_the_interval(
+    world: World,
+) -> None:
+    world.policy(source={"type": "prometheus", "url": PROMETHEUS})
+    world.prometheus.answers = [{("v1", "0"): 500.0, ("v1", "1"): 500.0}]
+    world.tick()
+    assert len(world.prometheus.queries) == 1
+    world.ctx = type(world.ctx)(
+        kube=world.kube, settings=world.ctx.settings, metrics=world.ctx.metrics
+    )  # a new process: empty memory, the evaluation time in status
+    world.clock.advance(INTERVAL / 2)
+    world.tick()
+    assert len(world.prometheus.queries) == 1
+
+
+def test_taking_out_one_signal_leaves_the_other(world: World) -> None:
+    pods = DocumentPods(world, SIGNAL_PROFILE)
+    world.policy(
+        predictionDrift={"metrics": [{"type": "psi", "threshold": 0.2}]},
+        performance={"metric": "accuracy", "minSamples": 100, "min": 0.5},
+    )
+    status = signal_window(
+        world,
+        pods,
+        predictions=[500, 500, 0, 0],
+        feedback=confusion(["a", "b"], [[450, 50], [50, 450]]),
+    )
+    assert "predictionDrift" in status
+    assert "performance" in status
+    world.kube.apply(DRIFT_POLICIES, NS, POLICY, {"spec": {"predictionDrift": None}})
+    pods.feedback = confusion(["a", "b"], [[900, 100], [100, 900]])
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    assert "predictionDrift" not in status
+    assert status["performance"]["value"] == 0.9
+    assert world.condition("PredictionDrift") is None
+    assert world.condition_state("PerformanceDegraded") == ("False", "MetricHealthy")
+    world.kube.apply(
+        DRIFT_POLICIES,
+        NS,
+        POLICY,
+        {"spec": {"performance": None, "predictionDrift": {"metrics": [{"type": "psi"}]}}},
+    )
+    pods.predictions = [1000, 1000, 0, 0]
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    status = world.tick()
+    assert "performance" not in status
+    assert world.condition("PerformanceDegraded") is None
+    assert world.condition_state("PredictionDrift") == ("False", "NoPredictionDrift")
+
+
+def test_a_forgotten_policy_has_no_evaluation_time_in_memory(world: World) -> None:
+    started(world)
+    world.calm()
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    key = f"{NS}/{POLICY}/{POLICY_UID}"
+    assert world.ctx.memory.evaluated(key) == world.clock.now
+    driftpolicy.forget(world.ctx, body)
+    assert world.ctx.memory.evaluated(key) is None
+
+
+def test_the_status_patch_replaces_a_value_by_an_object_and_back() -> None:
+    assert driftpolicy.status_patch({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
+    assert driftpolicy.status_patch({"a": {"b": 2}}, {"a": 1}) == {"a": 1}
