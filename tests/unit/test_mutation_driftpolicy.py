@@ -35,6 +35,7 @@ from modelops.controller import driftpolicy
 from modelops.controller.kube import DRIFT_POLICIES, JOBS, MODEL_DEPLOYMENTS
 from modelops.controller.sources import SourceError
 from modelops.drift.profile import FeatureProfile, Profile
+from modelops.resources import job_name
 from modelops.resources import labels as label_keys
 
 
@@ -1515,3 +1516,81 @@ def test_a_forgotten_policy_has_no_evaluation_time_in_memory(world: World) -> No
 def test_the_status_patch_replaces_a_value_by_an_object_and_back() -> None:
     assert driftpolicy.status_patch({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
     assert driftpolicy.status_patch({"a": {"b": 2}}, {"a": 1}) == {"a": 1}
+
+
+def test_prometheus_feeds_a_regression_metric_its_error_sums(world: World) -> None:
+    from test_controller_signals_decisions import SignalPrometheus
+
+    prometheus = SignalPrometheus()
+    world.prometheus = prometheus  # type: ignore[assignment]
+    world.policy(
+        source={"type": "prometheus", "url": PROMETHEUS},
+        performance={"metric": "mae", "minSamples": 4, "max": 2.0},
+    )
+    prometheus.vectors = {
+        "modelops_feature_bin_total": [
+            ({"feature": "x", "bin": "0"}, 500.0),
+            ({"feature": "x", "bin": "1"}, 500.0),
+        ],
+        "modelops_feedback_rows_total": [({}, 4.0)],
+        "modelops_feedback_abs_error_total": [({}, 6.0)],
+        "modelops_feedback_squared_error_total": [({}, 10.0)],
+        "modelops_feedback_target_total": [({}, 8.0)],
+        "modelops_feedback_target_squared_total": [({}, 20.0)],
+    }
+    status = world.tick()
+    # MAE 6 / 4 rows
+    assert status["performance"] == {"metric": "mae", "value": 1.5, "samples": 4}
+    assert world.condition_state("PerformanceDegraded") == ("False", "MetricHealthy")
+
+
+# ------------------------------------------------------------------ the fairness gate's counter
+
+GATE = {"sensitiveColumns": ["sex"], "metric": "demographic_parity_difference", "max": 0.1}
+
+
+def blocked_count(world: World) -> float:
+    return world.counter(
+        "modelops_promotions_blocked_total",
+        namespace=NS,
+        model=MODEL,
+        reason="FairnessGateFailed",
+    )
+
+
+def test_each_blocked_candidate_is_counted(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, promotion={"fairness": GATE})
+    for candidate in ("v1-r1", "v1-r2"):
+        world.drift()
+        world.finish_job(job_for(candidate), accuracy=0.99)  # no fairness block: blocked
+        world.clock.advance(1)
+        status = world.tick()
+        assert retraining(status)["candidateVersion"] == candidate
+        assert retraining(status)["result"] == "Rejected"
+    assert blocked_count(world) == 2
+
+
+def test_a_recreated_policy_blocking_the_same_candidate_is_counted_again(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, promotion={"fairness": GATE})
+    world.drift()
+    world.finish_job(job_for("v1-r1"), accuracy=0.99)
+    world.clock.advance(1)
+    world.tick()
+    assert blocked_count(world) == 1
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    driftpolicy.forget(world.ctx, body)
+    world.kube.delete(DRIFT_POLICIES, NS, POLICY)
+    world.policy(trigger={"consecutiveEvaluations": 1}, promotion={"fairness": GATE})
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    body["metadata"]["uid"] = "another-uid"
+    world.kube.put(DRIFT_POLICIES, body)
+    world.tick()  # a new baseline
+    world.drift()
+    name = job_name(POLICY, "another-uid", "v1-r1")
+    world.finish_job(name, accuracy=0.99)
+    world.clock.advance(1)
+    status = world.tick()
+    assert (retraining(status)["job"], retraining(status)["result"]) == (name, "Rejected")
+    assert blocked_count(world) == 2
