@@ -140,6 +140,96 @@ EQUIVALENT: dict[str, str] = {
         157,
     ),
     **_same(
+        "RetrainingStatus.result defaults to Running",
+        "controller.driftpolicy",
+        "x__record_started",
+        24,
+    ),
+    **_same(
+        "without a retraining section decide_trigger answers RetrainingDisabled before it looks "
+        "at the max_concurrent given in its place",
+        "controller.driftpolicy",
+        "x_maybe_retrain",
+        94,
+    ),
+    **_same(
+        "candidate is unset only without an enabled retraining section, and decide_trigger then "
+        "never answers start: the condition branch is taken whatever candidate holds",
+        "controller.driftpolicy",
+        "x_maybe_retrain",
+        7,
+        96,
+    ),
+    **_same(
+        "ResourceRequirements (limits, requests) has no field whose alias differs from its name",
+        "controller.driftpolicy",
+        "x_start_retraining",
+        51,
+        53,
+        55,
+    ),
+    **_same(
+        "adopted is read only as a truth value: None words the message as False does (Started)",
+        "controller.driftpolicy",
+        "x_start_retraining",
+        141,
+    ),
+    **_same(
+        "Tick.started is read only as a truth value (`if run.started`, `or run.started`)",
+        "controller.driftpolicy",
+        "xǁTickǁ__init__",
+        29,
+    ),
+    **_same(
+        "md_spec's first value is never read: with a ModelDeployment the validation overwrites "
+        "it (None when invalid), without one `md is None` decides first",
+        "controller.driftpolicy",
+        "x_run_schedule",
+        41,
+    ),
+    **_same(
+        "with retraining disabled decide_scheduled answers RetrainingDisabled before it looks at "
+        "the running count; listing the Jobs anyway is a read and changes nothing",
+        "controller.driftpolicy",
+        "x_run_schedule",
+        81,
+    ),
+    **_same(
+        "a Profile has at least one feature (ProfileError otherwise), so the counts matrix "
+        "(features x bins) is never empty and the else branch is never taken",
+        "controller.driftpolicy",
+        "x_judge_input_drift",
+        12,
+        16,
+    ),
+    **_same(
+        "a served version is never empty (the source refuses a counts document whose version "
+        "is ''), so when no version is chosen both '' and 'XXXX' find no pod's counters and "
+        "name the same window baseline on every tick",
+        "controller.driftpolicy",
+        "x_evaluate",
+        130,
+        143,
+    ),
+    **_same(
+        "supersededJobs grows only in _record_started, which sets lastRetraining in the same "
+        "step, and nothing clears lastRetraining: the later Job always has a name, '(gone)' is "
+        "never written",
+        "controller.driftpolicy",
+        "x__follow_superseded",
+        84,
+        85,
+        86,
+    ),
+    **_same(
+        "termination is never None here: without it the result is None and the Job was "
+        "already reported ResultUnreadable above",
+        "controller.driftpolicy",
+        "x__follow_job",
+        165,
+        166,
+    ),
+    **_same(
         "container names are unique within a pod: after the trainer's own status, the rest of "
         "that pod's list holds only other containers, which are skipped anyway",
         "controller.promotion",

@@ -1594,3 +1594,11 @@ def test_a_recreated_policy_blocking_the_same_candidate_is_counted_again(world: 
     status = world.tick()
     assert (retraining(status)["job"], retraining(status)["result"]) == (name, "Rejected")
     assert blocked_count(world) == 2
+
+
+def test_a_label_holding_the_separator_still_counts_its_rows(world: World) -> None:
+    pods = DocumentPods(world, PROFILE)  # no output entry: the classes come from the feedback
+    world.policy(performance={"metric": "accuracy", "minSamples": 100, "min": 0.5})
+    feedback = confusion(["a\x1fb", "c"], [[300, 100], [0, 100]])
+    status = signal_window(world, pods, feedback=feedback)
+    assert status["performance"]["samples"] == 500
