@@ -1602,3 +1602,24 @@ def test_a_label_holding_the_separator_still_counts_its_rows(world: World) -> No
     feedback = confusion(["a\x1fb", "c"], [[300, 100], [0, 100]])
     status = signal_window(world, pods, feedback=feedback)
     assert status["performance"]["samples"] == 500
+
+
+def test_the_job_of_the_status_versions_next_candidate_is_adopted(world: World) -> None:
+    world.kube.apply(MODEL_DEPLOYMENTS, NS, MODEL, {"spec": {"model": {"version": None}}})
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.kube.put(JOBS, our_job(world, "v1-r1"))
+    status = world.drift()
+    assert world.kube.created(JOBS) == []
+    assert retraining(status)["job"] == job_for("v1-r1")
+
+
+def test_the_job_of_an_unversioned_models_candidate_is_adopted(world: World) -> None:
+    unversioned(world)
+    world.policy(
+        source={"type": "prometheus", "url": PROMETHEUS}, trigger={"consecutiveEvaluations": 1}
+    )
+    world.kube.put(JOBS, our_job(world, "v0-r1"))
+    world.prometheus.answers = [{("", "0"): 900.0, ("", "1"): 100.0}]
+    status = world.tick()
+    assert world.kube.created(JOBS) == []
+    assert retraining(status)["job"] == job_for("v0-r1")
