@@ -230,6 +230,13 @@ EQUIVALENT: dict[str, str] = {
         166,
     ),
     **_same(
+        "the time a window baseline was taken is stored but never read: Windows.baseline_time "
+        "has no caller in the operator",
+        "controller.driftpolicy",
+        "x_evaluate",
+        134,
+    ),
+    **_same(
         "container names are unique within a pod: after the trainer's own status, the rest of "
         "that pod's list holds only other containers, which are skipped anyway",
         "controller.promotion",
