@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.server
+import itertools
 import os
 import statistics
 import subprocess
@@ -575,6 +576,388 @@ def evaluation_cycle(features: int, bins: int, pods: int, repeats: int) -> dict[
     }
 
 
+# --- Drift evaluation at scale on the real control plane ----------------------------------------
+
+
+class FakePods:
+    """Many model-server pods in one process: one asyncio listener per pod on this machine's own
+    non-loopback address, each answering the counts document of any model (by path), the
+    model's profile, and ``/metrics`` text of the one model it was given. Counters grow by
+    ``step`` at every scrape of a (pod, model). In ``text`` mode the counts endpoint answers 404
+    (an older server), so the operator reads ``/metrics``.
+
+    The scrape times of each model's first pod are recorded: one per evaluation."""
+
+    def __init__(self, address: str, pods: int, features: int, bins: int) -> None:
+        from modelops.drift import build_profile
+
+        self.address = address
+        self.count = pods
+        self.mode = "counts"
+        rng = np.random.default_rng(0)
+        names = [f"f{i:02d}" for i in range(features)]
+        self.profile = build_profile(rng.normal(size=(5000, features)), names, bins=bins - 1)
+        self.profile_json = self.profile.to_json().encode()
+        width = self.profile.max_bins
+        self.base = rng.integers(0, 1000, size=(features, width))
+        self.step = rng.integers(0, 50, size=(features, width))
+        self.ports: list[int] = []
+        self.owner: dict[int, str] = {}
+        self.first: dict[str, int] = {}
+        self.steps: Counter[tuple[int, str]] = Counter()
+        self.scrapes: dict[str, list[tuple[float, str]]] = {}
+        self.requests = 0
+        self._loop = asyncio.new_event_loop()
+        self._servers: list[asyncio.Server] = []
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result()
+
+    async def _listen(self) -> None:
+        for index in range(self.count):
+
+            async def handle(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int = index
+            ) -> None:
+                await self._handle(index, reader, writer)
+
+            server = await asyncio.start_server(handle, self.address, 0, backlog=64)
+            self._servers.append(server)
+            self.ports.append(int(server.sockets[0].getsockname()[1]))
+
+    def stop(self) -> None:
+        async def close() -> None:
+            for server in self._servers:
+                server.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def assign(self, model: str, indexes: list[int]) -> None:
+        self.first[model] = min(indexes, key=lambda i: f"fake-pod-{i:05d}")
+        self.scrapes[model] = []
+        for index in indexes:
+            self.owner.setdefault(index, model)
+
+    async def _handle(
+        self, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            line = await reader.readline()
+            while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                del header
+            path = line.split()[1].decode() if len(line.split()) > 1 else "/"
+            status, body = self.answer(index, path)
+            writer.write(
+                b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                % (status, b"OK" if status == 200 else b"Not Found", len(body))
+                + body
+            )
+            await writer.drain()
+        except (ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    def _counts(self, index: int, model: str, how: str) -> np.ndarray:
+        now = time.time()
+        if self.first.get(model) == index:
+            self.scrapes[model].append((now, how))
+        step = self.steps[index, model]
+        self.steps[index, model] += 1
+        return self.base + step * self.step
+
+    def answer(self, index: int, path: str) -> tuple[int, bytes]:
+        self.requests += 1
+        parts = path.split("/")
+        if path == "/v2/health/ready":
+            return 200, b""
+        if path == "/metrics" and index in self.owner:
+            model = self.owner[index]
+            return 200, exposition(self.profile, self._counts(index, model, "text"), model).encode()
+        if len(parts) == 5 and parts[1:3] == ["v2", "models"]:
+            model = parts[3]
+            if parts[4] == "profile":
+                return 200, self.profile_json
+            if parts[4] == "counts" and self.mode == "counts" and model in self.first:
+                return 200, counts_document(
+                    self.profile, self._counts(index, model, "counts"), model
+                )
+        return 404, b""
+
+    def evaluations(self, how: str, since: float, until: float) -> tuple[int, list[float]]:
+        """Evaluations read ``how`` that started within [since, until), and the lags (gap between
+        consecutive evaluations of a policy minus the interval is added by the caller)."""
+        started, gaps = 0, []
+        for times in self.scrapes.values():
+            mine = [t for t, h in times if h == how]
+            started += sum(1 for t in mine if since <= t < until)
+            gaps += [b - a for a, b in itertools.pairwise(mine) if since <= b < until]
+        return started, gaps
+
+    def evaluated_twice(self, how: str, after: float) -> int:
+        return sum(
+            1
+            for times in self.scrapes.values()
+            if sum(1 for t, h in times if h == how and t >= after) >= 2
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def drift_scale_run(
+    policies: int,
+    pods_per_policy: int,
+    fake_pods: int,
+    interval: float,
+    window: float,
+    text: bool,
+) -> dict[str, Any]:
+    import uuid
+
+    import psutil
+
+    from kube_testbed.client import KubeClient
+    from kube_testbed.pretend import host_address
+    from kube_testbed.testbed import Testbed
+
+    results: dict[str, Any] = {"policies": policies, "pods_per_policy": pods_per_policy}
+    address = host_address()
+    pods = FakePods(address, fake_pods, features=50, bins=20)
+    pods.start()
+    results["fake_pods"] = fake_pods
+    results["address"] = address
+    workdir = Path(tempfile.mkdtemp(prefix="operator-bench-drift-"))
+    testbed = Testbed(workdir)
+    testbed.start()
+    namespace = testbed.create_namespace("bench")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(testbed.operator_kubeconfig),
+        "MODELOPS_METRICS_PORT": "0",
+        "MODELOPS_HEALTH_PORT": "0",
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    log = (workdir / "operator.log").open("wb")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "modelops", "operator", "--namespace", namespace],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    proc = psutil.Process(operator.pid)
+    client = KubeClient(testbed.plane.url, namespace, testbed.plane.ssl_context())
+    gate = asyncio.Semaphore(16)
+
+    async def create(plural: str, body: dict[str, Any]) -> None:
+        async with gate:
+            await client.create(plural, body)
+
+    async def until(what: str, check: Any, limit: float) -> float:
+        begin = time.perf_counter()
+        while not await check():
+            if time.perf_counter() - begin > limit:
+                raise SystemExit(f"{what}: not within {limit:.0f} s")
+            await asyncio.sleep(1.0)
+        return time.perf_counter() - begin
+
+    def slice_of(i: int, index: int) -> dict[str, Any]:
+        model = f"model-{i:04d}"
+        return {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{model}-bench-{index:05d}",
+                "labels": {
+                    "kubernetes.io/service-name": model,
+                    "endpointslice.kubernetes.io/managed-by": "bench",
+                },
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": pods.ports[index], "protocol": "TCP"}],
+            "endpoints": [
+                {
+                    "addresses": [address],
+                    "conditions": {"ready": True},
+                    "targetRef": {
+                        "kind": "Pod",
+                        "name": f"fake-pod-{index:05d}",
+                        "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"fake-pod-{index}")),
+                    },
+                }
+            ],
+        }
+
+    async def window_figures(how: str) -> dict[str, float]:
+        cpu0, t0 = cpu_seconds(proc), time.time()
+        await asyncio.sleep(window)
+        cpu1, t1 = cpu_seconds(proc), time.time()
+        evaluations, gaps = pods.evaluations(how, t0, t1)
+        lags = [gap - interval for gap in gaps]
+        cpu = cpu1 - cpu0
+        return {
+            "window": t1 - t0,
+            "cpu": cpu,
+            "cpu_per_minute": cpu * 60 / (t1 - t0),
+            "evaluations": evaluations,
+            "cpu_per_evaluation": cpu / max(1, evaluations),
+            "lag_p50": percentile(lags, 50),
+            "lag_p99": percentile(lags, 99),
+            "lag_max": max(lags) if lags else float("nan"),
+            "rss_mb": peak_rss_mb(operator.pid),
+        }
+
+    try:
+        await asyncio.sleep(3.0)
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(
+                create(
+                    "modeldeployments",
+                    {
+                        "apiVersion": "modelops.dev/v1alpha1",
+                        "kind": "ModelDeployment",
+                        "metadata": {"name": f"model-{i:04d}"},
+                        "spec": {
+                            "model": {"uri": f"pvc://models/m{i}/v1", "version": "v1"},
+                            "replicas": 0,
+                        },
+                    },
+                )
+                for i in range(policies)
+            )
+        )
+
+        async def all_reconciled() -> bool:
+            items = await client.list("modeldeployments")
+            return sum(1 for md in items if has_status(md)) >= policies
+
+        await until("ModelDeployments reconciled", all_reconciled, 1800)
+        results["models_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        bodies = []
+        for i in range(policies):
+            indexes = [(i * pods_per_policy + j) % fake_pods for j in range(pods_per_policy)]
+            pods.assign(f"model-{i:04d}", indexes)
+            bodies += [slice_of(i, index) for index in indexes]
+        await asyncio.gather(*(create("endpointslices", body) for body in bodies))
+        results["slices"] = len(bodies)
+        results["slices_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        begin = time.time()
+        await asyncio.gather(
+            *(
+                create(
+                    "driftpolicies",
+                    {
+                        "apiVersion": "modelops.dev/v1alpha1",
+                        "kind": "DriftPolicy",
+                        "metadata": {"name": f"policy-{i:04d}"},
+                        "spec": {
+                            "modelDeploymentRef": {"name": f"model-{i:04d}"},
+                            "interval": f"{interval:g}s",
+                            "minSamples": 100,
+                        },
+                    },
+                )
+                for i in range(policies)
+            )
+        )
+        results["policies_create_seconds"] = time.perf_counter() - start
+
+        async def twice_counts() -> bool:
+            return pods.evaluated_twice("counts", begin) >= policies
+
+        await until("every policy evaluated twice", twice_counts, 1800 + 3 * interval)
+        results["evaluated_twice_seconds"] = time.perf_counter() - start
+        results["counts"] = await window_figures("counts")
+        if text:
+            pods.mode = "text"
+            switched = time.time()
+
+            async def twice_text() -> bool:
+                return pods.evaluated_twice("text", switched) >= policies
+
+            await until("every policy evaluated twice through text", twice_text, 6 * interval)
+            results["text"] = await window_figures("text")
+        results["peak_rss_mb"] = peak_rss_mb(operator.pid)
+        results["operator_threads"] = proc.num_threads()
+        results["fake_requests"] = pods.requests
+        results["forbidden"] = testbed.plane.forbidden("system:serviceaccount:modelops-system")
+    finally:
+        await client.close()
+        operator.terminate()
+        try:
+            operator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
+        log.close()
+        testbed.stop()
+        pods.stop()
+    results["operator_log"] = str(workdir / "operator.log")
+    return results
+
+
+def print_drift_scale(args: argparse.Namespace) -> None:
+    n, per = args.drift_scale, args.pods_per_policy
+    fake = args.fake_pods or n * per
+    results = asyncio.run(
+        drift_scale_run(n, per, fake, args.interval, args.window, text=not args.skip_text)
+    )
+    print(
+        f"\n== {n} DriftPolicies x {per} pods (50 features x 20 bins), interval "
+        f"{args.interval:g} s, on the real control plane (kube-apiserver v1.37.2) =="
+    )
+    print(
+        f"{fake} fake pods in one process on {results['address']}; "
+        f"{results['slices']} EndpointSlices"
+    )
+    print(f"{n} ModelDeployments reconciled        {results['models_seconds']:.1f} s")
+    print(f"{results['slices']} EndpointSlices created       {results['slices_seconds']:.1f} s")
+    print(
+        f"policies created / all evaluated twice {results['policies_create_seconds']:.1f} s / "
+        f"{results['evaluated_twice_seconds']:.1f} s"
+    )
+    rows = [("counts", results["counts"])]
+    if "text" in results:
+        rows.append(("text", results["text"]))
+    for how, r in rows:
+        print(
+            f"[{how}] window {r['window']:.0f} s: {r['evaluations']} evaluations, operator CPU "
+            f"{r['cpu_per_minute']:.1f} s/min ({r['cpu_per_minute'] / 60 * 100:.0f} % of a core), "
+            f"{r['cpu_per_evaluation'] * 1000:.1f} ms per evaluation; lag behind due p50 "
+            f"{r['lag_p50']:.2f} s, p99 {r['lag_p99']:.2f} s, max {r['lag_max']:.2f} s; "
+            f"VmHWM {r['rss_mb']:.0f} MB"
+        )
+    counts = results["counts"]
+    if "text" in results:
+        ratio = results["text"]["cpu_per_evaluation"] / counts["cpu_per_evaluation"]
+        print(f"CPU per evaluation, /metrics text over counts documents: {ratio:.1f}x")
+    per_eval = counts["cpu_per_evaluation"] * 1000
+    print(
+        f"target: one evaluation <= 10 ms CPU: {'met' if per_eval <= 10 else 'MISSED'} "
+        f"({per_eval:.1f} ms, all operator CPU / evaluations)"
+    )
+    core = counts["cpu_per_minute"] / 60
+    lag = counts["lag_p99"]
+    print(
+        f"target: < 1 core ({core:.2f}): {'met' if core < 1 else 'MISSED'}; p99 lag < 5 s "
+        f"({lag:.2f} s): {'met' if lag < 5 else 'MISSED'}"
+    )
+    rss = results["peak_rss_mb"]
+    print(f"target: peak RSS < 400 MB ({rss:.0f} MB): {'met' if rss < 400 else 'MISSED'}")
+    print(
+        f"operator threads {results['operator_threads']}, fake-pod requests "
+        f"{results['fake_requests']}, requests refused by RBAC {len(results['forbidden'])}"
+    )
+    print(f"operator log: {results['operator_log']}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=200)
@@ -585,7 +968,21 @@ def main() -> int:
     parser.add_argument(
         "--real", action="store_true", help="scale run on the real control plane (make k8s-bin)"
     )
+    parser.add_argument(
+        "--drift-scale",
+        type=int,
+        metavar="N",
+        help="only the drift-evaluation scale run: N DriftPolicies over fake pods (real plane)",
+    )
+    parser.add_argument("--pods-per-policy", type=int, default=10)
+    parser.add_argument("--fake-pods", type=int, default=0, help="default: N x pods per policy")
+    parser.add_argument("--interval", type=float, default=60.0, help="spec.interval, seconds")
+    parser.add_argument("--window", type=float, default=120.0, help="steady window, seconds")
+    parser.add_argument("--skip-text", action="store_true", help="no /metrics text window")
     args = parser.parse_args()
+    if args.drift_scale:
+        print_drift_scale(args)
+        return 0
     if not args.skip_cycle:
         print_cycle(args.repeats)
     if not args.skip_scale:
