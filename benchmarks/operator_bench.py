@@ -1,6 +1,7 @@
 """Operator benchmark: scale, API economy, memory and CPU, one drift cycle.
 
     python benchmarks/operator_bench.py [--objects 200] [--rest-seconds 30] [--real]
+    python benchmarks/operator_bench.py --drift-scale N [--pods-per-policy 10] [--interval 60]
 
 With ``--real`` the scale run is on the real control plane of the tests (etcd, kube-apiserver,
 kube-controller-manager from ``make k8s-bin``): the operator runs as its ServiceAccount, the real
@@ -22,6 +23,19 @@ What it does and prints:
    endpoint answers 404), parsing, the window, the drift engine; the same through 10 endpoints
    serving the counts document; and, as the peer measured in the same run, the cycle's
    arithmetic alone.
+
+``--drift-scale N`` runs only the drift evaluation at scale, on the real control plane: one
+thread of this process serves the fake model-server pods (one listener each, on this machine's
+own non-loopback address, never loopback or another machine: the counts document of any model
+by path, growing at every scrape, the profile, ``/metrics`` text of one model); N
+ModelDeployments with ``replicas: 0`` (the real EndpointSlice controller's slice stays empty)
+and, per pod of each, a hand-made EndpointSlice labelled with the Service's name and
+``endpointslice.kubernetes.io/managed-by: bench``; N DriftPolicies at ``--interval``. The
+operator runs with its default settings. Over a steady ``--window`` after every policy was
+evaluated twice: the operator's CPU per minute (/proc) and per evaluation (all its CPU over the
+evaluations the pods saw), the lag behind each evaluation's due time (gap between two scrapes of
+a policy's first pod minus the interval), VmHWM; then the same through ``/metrics`` text (the
+counts endpoint answers 404) unless ``--skip-text``.
 """
 
 from __future__ import annotations

@@ -185,8 +185,9 @@ def _remove_policy(metric: Gauge, namespace: str, policy: str) -> None:
 
 
 def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:
-    return [
-        tuple(sample.labels[name] for name in metric._labelnames)
-        for family in metric.collect()
-        for sample in family.samples
-    ]
+    """The label values of the metric's series: the keys of its children, without collecting
+    (``collect`` builds a sample per series: with every policy's per-feature scores, each
+    evaluation paid for all the others' series, so the cost grew with the square of the
+    policies)."""
+    with metric._lock:
+        return [tuple(labels) for labels in metric._metrics]
