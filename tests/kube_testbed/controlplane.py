@@ -310,14 +310,15 @@ class ControlPlane:
     # --- What the server saw -----------------------------------------------------------------
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """Every request the API server has finished so far (audit level Metadata)."""
+        """Every request the API server has finished so far (audit level Metadata).
+
+        The server appends to the log while we read it: a last line without its newline is
+        still being written and is left for the next read."""
         if not self.audit_log.exists():
             return []
-        events = []
-        for line in self.audit_log.read_text(errors="replace").splitlines():
-            if line.strip():
-                events.append(json.loads(line))
-        return events
+        text = self.audit_log.read_text(errors="replace")
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def forbidden(self, user_prefix: str, since: float = 0.0) -> list[str]:
         """Requests by users whose name starts with ``user_prefix`` that got a 403."""
