@@ -731,9 +731,11 @@ async def drift_scale_run(
     window: float,
     text: bool,
     settle: float,
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
     """See ``--drift-scale``; ``settle`` bounds each wait for every policy's second evaluation
-    (past it the window is measured all the same, and ``unsettled`` says so)."""
+    (past it the window is measured all the same, and ``unsettled`` says so); with ``py_spy``
+    the operator's stacks over each window go to ``PY_SPY.counts`` / ``.text`` (collapsed)."""
     import uuid
 
     import psutil
@@ -813,9 +815,30 @@ async def drift_scale_run(
         }
 
     async def window_figures(how: str) -> dict[str, float]:
-        cpu0, t0 = cpu_seconds(proc), time.time()
+        cpu0, t0, times0 = cpu_seconds(proc), time.time(), proc.cpu_times()
+        spy = None
+        if py_spy is not None:
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(operator.pid),
+                    "--duration",
+                    f"{window:.0f}",
+                    "--rate",
+                    "50",
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--output",
+                    f"{py_spy}.{how}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         await asyncio.sleep(window)
-        cpu1, t1 = cpu_seconds(proc), time.time()
+        cpu1, t1, times1 = cpu_seconds(proc), time.time(), proc.cpu_times()
         evaluations, gaps = pods.evaluations(how, t0, t1)
         lags = [gap - interval for gap in gaps]
         cpu = cpu1 - cpu0
@@ -825,11 +848,12 @@ async def drift_scale_run(
             "cpu_per_minute": cpu * 60 / (t1 - t0),
             "evaluations": evaluations,
             "cpu_per_evaluation": cpu / max(1, evaluations),
+            "system_share": (times1.system - times0.system) / cpu if cpu else 0.0,
             "lag_p50": percentile(lags, 50),
             "lag_p99": percentile(lags, 99),
             "lag_max": max(lags) if lags else float("nan"),
             "rss_mb": peak_rss_mb(operator.pid),
-        }
+        } | ({"py_spy": spy.wait(timeout=60)} if spy is not None else {})
 
     try:
         await asyncio.sleep(3.0)
@@ -938,6 +962,7 @@ def print_drift_scale(args: argparse.Namespace) -> None:
             args.window,
             text=not args.skip_text,
             settle=args.settle_limit,
+            py_spy=args.py_spy,
         )
     )
     if results.get("unsettled"):
@@ -963,7 +988,8 @@ def print_drift_scale(args: argparse.Namespace) -> None:
         print(
             f"[{how}] window {r['window']:.0f} s: {r['evaluations']} evaluations, operator CPU "
             f"{r['cpu_per_minute']:.1f} s/min ({r['cpu_per_minute'] / 60 * 100:.0f} % of a core), "
-            f"{r['cpu_per_evaluation'] * 1000:.1f} ms per evaluation; lag behind due p50 "
+            f"{r['cpu_per_evaluation'] * 1000:.1f} ms per evaluation "
+            f"({r['system_share'] * 100:.0f} % of it in the kernel); lag behind due p50 "
             f"{r['lag_p50']:.2f} s, p99 {r['lag_p99']:.2f} s, max {r['lag_max']:.2f} s; "
             f"VmHWM {r['rss_mb']:.0f} MB"
         )
@@ -1017,6 +1043,11 @@ def main() -> int:
         type=float,
         default=900.0,
         help="seconds to wait for every policy's second evaluation before the window",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="record the operator's stacks over each window with py-spy (collapsed format)",
     )
     args = parser.parse_args()
     if args.drift_scale:

@@ -77,6 +77,30 @@ def test_forgetting_a_policy_drops_its_gauges() -> None:
     assert [s.labels for f in metrics.drift_detected.collect() for s in f.samples] == []
 
 
+def test_new_scores_replace_the_policys_series_and_only_those() -> None:
+    metrics = OperatorMetrics()
+    metrics.set_drift("ml", "a", "m", {"f": {"psi": 1.0, "ks": 0.5}, "g": {"psi": 2.0}})
+    metrics.set_drift("ml", "b", "m", {"f": {"psi": 3.0}})
+    metrics.set_prediction_drift("ml", "a", "m", {"psi": 0.1, "ks": 0.2})
+    metrics.set_drift("ml", "a", "m2", {"g": {"psi": 4.0}})  # a feature and the model changed
+    metrics.set_prediction_drift("ml", "a", "m2", {"psi": 0.3})
+    scores = {
+        (s.labels["policy"], s.labels["model"], s.labels["feature"], s.labels["metric"]): s.value
+        for f in metrics.drift_score.collect()
+        for s in f.samples
+    }
+    assert scores == {("a", "m2", "g", "psi"): 4.0, ("b", "m", "f", "psi"): 3.0}
+    predictions = {
+        (s.labels["model"], s.labels["metric"]): s.value
+        for f in metrics.prediction_drift_score.collect()
+        for s in f.samples
+    }
+    assert predictions == {("m2", "psi"): 0.3}
+    metrics.forget_policy("ml", "a")
+    metrics.set_drift("ml", "a", "m", {"f": {"psi": 5.0}})  # the same name created again
+    assert len([s for f in metrics.drift_score.collect() for s in f.samples]) == 2
+
+
 def test_model_ready_gauge_follows_the_condition_and_goes_with_the_model() -> None:
     metrics = OperatorMetrics()
     metrics.set_model_ready("ml", "iris", ready=True)

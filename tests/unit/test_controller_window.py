@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelops.controller.window import WindowStore, restarted, window_delta
+import numpy as np
+import pytest
+
+from modelops.controller.window import (
+    CounterVector,
+    WindowStore,
+    layout,
+    restarted,
+    window_delta,
+)
 
 A = ("x", "0")
 B = ("x", "1")
@@ -46,3 +55,50 @@ def test_store_sets_a_baseline_first_then_yields_windows() -> None:
     assert store.advance("ns/p", "v2", later, {"pod": {A: 30}}) is None
     store.forget("ns/p")
     assert store.baseline_time("ns/p") is None
+
+
+def vector(counters: dict[tuple[str, str], float]) -> CounterVector:
+    return CounterVector.of(counters)
+
+
+def test_pods_with_one_set_of_series_share_one_layout() -> None:
+    p, q = vector({A: 1, B: 2}), vector({A: 5, B: 6})
+    assert p.layout is q.layout is layout([A, B])
+    assert layout([B, A]) is not p.layout  # the order is part of it
+    assert CounterVector.of(p) is p
+    assert p == {A: 1.0, B: 2.0} and p[B] == 2.0 and list(p) == [A, B] and len(p) == 2
+    with pytest.raises(ValueError, match="1 values for 2 series"):
+        CounterVector(p.layout, np.zeros(1))
+
+
+def test_the_window_of_vectors_is_the_window_of_their_mappings() -> None:
+    signed = frozenset({B})
+    before = {"p": {A: 10.0, B: 5.0}, "q": {A: 1.0}, "r": {A: 3.0, B: 1.0}}
+    after = {
+        "p": {A: 12.0, B: 2.0},  # B is signed: fell without a restart
+        "q": {B: 4.0, A: 2.0},  # another layout, and a new series counted in full
+        "r": {B: 1.0},  # A vanished: restarted
+        "s": {A: 7.0},  # new pod
+    }
+    expected = {A: 2.0 + 1.0 + 7.0, B: -3.0 + 4.0 + 1.0}
+    as_vectors = {pod: vector(counters) for pod, counters in after.items()}
+    assert window_delta(before, after, signed) == expected
+    assert window_delta({k: vector(v) for k, v in before.items()}, as_vectors, signed) == expected
+
+
+def test_a_fall_in_another_layout_is_a_restart_unless_signed() -> None:
+    assert window_delta({"p": {A: 10.0, B: 5.0}}, {"p": vector({B: 6.0, A: 4.0})}) == {
+        A: 4.0,
+        B: 6.0,
+    }
+    assert window_delta(
+        {"p": {A: 10.0, B: 5.0}}, {"p": vector({B: 3.0, A: 14.0})}, frozenset({B})
+    ) == {A: 4.0, B: -2.0}
+
+
+def test_the_store_keeps_vectors_not_the_mappings_it_was_given() -> None:
+    store = WindowStore()
+    given = {A: 10.0}
+    store.advance("ns/p", "v1", T0, {"pod": given})
+    given[A] = 1000.0  # the caller's dict changing later changes nothing
+    assert store.advance("ns/p", "v1", T0, {"pod": {A: 25.0}}) == {A: 15.0}

@@ -137,7 +137,7 @@ class Tick:
         self.generation = int(self.meta.get("generation") or 0)
         self.owner = Owner.of(body)
         self.previous = read_status(body)
-        self.status = self.previous.model_copy(deep=True)
+        self.status = read_status(body)  # validating again is cheaper than a deep copy
         self.status.observed_generation = self.generation
         self.now = utcnow()
         self.events: list[tuple[str, str, str]] = []
@@ -171,6 +171,9 @@ class Tick:
 
     def write(self) -> None:
         """Patch status if anything but the evaluation time changed; then post the Events."""
+        if self.status == self.previous:  # most ticks: nothing was due (no dumps to compare)
+            self._post_events()
+            return
         new, old = dump_status(self.status), dump_status(self.previous)
         compare_new = {k: v for k, v in new.items() if k != "lastEvaluationTime"}
         compare_old = {k: v for k, v in old.items() if k != "lastEvaluationTime"}
@@ -180,6 +183,9 @@ class Tick:
             self.ctx.kube.patch_status(
                 DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
             )
+        self._post_events()
+
+    def _post_events(self) -> None:
         for type_, reason, message in self.events:
             post_event(self.body, type_, reason, message)
 

@@ -6,6 +6,7 @@ operator's /metrics, so what is exported is exactly what the dashboard and alert
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import perf_counter
@@ -104,6 +105,9 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self._server: Any = None
+        self._series: dict[tuple[Gauge, str, str], set[tuple[str, ...]]] = {}
+        """(gauge, namespace, policy) -> the label values of the policy's series (``_replace``)."""
+        self._series_lock = threading.Lock()
 
     @contextmanager
     def reconciling(self, kind: str) -> Iterator[None]:
@@ -123,36 +127,63 @@ class OperatorMetrics:
         self, namespace: str, policy: str, model: str, scores: dict[str, dict[str, float]]
     ) -> None:
         """Replace the policy's per-feature gauges with ``scores`` (feature -> metric -> score)."""
-        self.forget_policy(namespace, policy, keep_detected=True)
-        for feature, by_metric in scores.items():
-            for metric, score in by_metric.items():
-                self.drift_score.labels(namespace, policy, model, feature, metric).set(score)
+        self._replace(
+            self.drift_score,
+            namespace,
+            policy,
+            {
+                (namespace, policy, model, feature, metric): score
+                for feature, by_metric in scores.items()
+                for metric, score in by_metric.items()
+            },
+        )
 
     def set_prediction_drift(
         self, namespace: str, policy: str, model: str, scores: dict[str, float]
     ) -> None:
         """Replace the policy's prediction drift gauges with ``scores`` (metric -> score)."""
-        _remove_policy(self.prediction_drift_score, namespace, policy)
-        for metric, score in scores.items():
-            self.prediction_drift_score.labels(namespace, policy, model, metric).set(score)
+        self._replace(
+            self.prediction_drift_score,
+            namespace,
+            policy,
+            {(namespace, policy, model, metric): score for metric, score in scores.items()},
+        )
 
-    def forget_policy(self, namespace: str, policy: str, *, keep_detected: bool = False) -> None:
-        """Drop the gauges of a policy (deleted, or before new scores are set); the prediction
-        drift and performance gauges only when it is deleted (they are replaced on their own)."""
-        _remove_policy(self.drift_score, namespace, policy)
-        if not keep_detected:
-            for gauge in (
-                self.prediction_drift_score,
-                self.performance_value,
-                self.performance_baseline,
-                self.prediction_drift_detected,
-                self.performance_degraded,
-            ):
-                _remove_policy(gauge, namespace, policy)
-        if not keep_detected:
-            for labels in _label_sets(self.drift_detected):
-                if labels == (namespace, policy):
-                    self.drift_detected.remove(*labels)
+    def _replace(
+        self,
+        gauge: Gauge,
+        namespace: str,
+        policy: str,
+        values: dict[tuple[str, ...], float],
+    ) -> None:
+        """Set a policy's series of ``gauge`` to ``values`` and remove its others.
+
+        The policy's series are remembered here, so that replacing them costs what the policy
+        has, not what every policy has (with thousands of policies, finding one's series among
+        all of them was most of an evaluation's cost)."""
+        key = (gauge, namespace, policy)
+        with self._series_lock:
+            before = self._series.get(key, set())
+            self._series[key] = set(values)
+        for labels in before - values.keys():
+            gauge.remove(*labels)
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+
+    def forget_policy(self, namespace: str, policy: str) -> None:
+        """Drop every gauge of a deleted policy."""
+        for gauge in (self.drift_score, self.prediction_drift_score):
+            self._replace(gauge, namespace, policy, {})
+            with self._series_lock:
+                self._series.pop((gauge, namespace, policy), None)
+        for gauge in (
+            self.performance_value,
+            self.performance_baseline,
+            self.prediction_drift_detected,
+            self.performance_degraded,
+            self.drift_detected,
+        ):
+            _remove_policy(gauge, namespace, policy)
 
     def set_model_ready(self, namespace: str, model: str, ready: bool) -> None:
         """Mirror a ModelDeployment's Ready condition (what the not-ready alert watches)."""
@@ -178,7 +209,8 @@ class OperatorMetrics:
 
 
 def _remove_policy(metric: Gauge, namespace: str, policy: str) -> None:
-    """Remove every series of ``metric`` whose first two labels are the policy's."""
+    """Remove every series of ``metric`` whose first two labels are the policy's (a scan of
+    all series: for deletions, not for every evaluation)."""
     for labels in _label_sets(metric):
         if labels[0] == namespace and labels[1] == policy:
             metric.remove(*labels)

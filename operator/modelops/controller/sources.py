@@ -34,7 +34,14 @@ from modelops.artifacts import (
 )
 from modelops.controller import signals
 from modelops.controller.fanout import bounded_map
-from modelops.controller.window import SeriesKey
+from modelops.controller.window import (
+    MAX_LAYOUTS,
+    Counters,
+    CounterVector,
+    Layout,
+    SeriesKey,
+    layout,
+)
 from modelops.drift import Profile, ProfileError
 from modelops.serving.counts import Counts, CountsError, counts_path, decode_counts
 from modelops.storage import StorageError, join_uri, local_path, parse_uri
@@ -313,7 +320,7 @@ class PodScrape:
     the same pod is a new key, so the window takes its counters in full.
     """
 
-    pods: dict[str, dict[str, dict[SeriesKey, float]]]
+    pods: dict[str, Mapping[str, Counters]]
     via: dict[str, str]
     errors: dict[str, str]
 
@@ -334,21 +341,34 @@ class PodScrape:
         return detail
 
 
-def counts_series(counts: Counts) -> dict[SeriesKey, float]:
+def counts_series(counts: Counts) -> CounterVector:
     """A counts document's bins as the series ``/metrics`` text gives (feature, bin) -> value,
-    and its prediction and feedback counts (see ``signals``)."""
-    series = {
-        (name, str(index)): float(value)
-        for name, values in counts.features.items()
-        for index, value in enumerate(values.tolist())
-    }
-    series.update(signals.counts_document_series(counts))
-    return series
+    and its prediction and feedback counts (see ``signals``), as one vector: the bins are the
+    document's arrays end to end, over a layout made once per profile."""
+    extra = signals.counts_document_series(counts)
+    shape = (tuple((name, len(values)) for name, values in counts.features.items()), tuple(extra))
+    shared = _counts_layouts.get(shape)
+    if shared is None:
+        keys = [(name, str(index)) for name, size in shape[0] for index in range(size)]
+        shared = _counts_layouts[shape] = layout([*keys, *extra])
+        if len(_counts_layouts) > MAX_LAYOUTS:
+            _counts_layouts.clear()
+    values = np.concatenate(
+        [*counts.features.values(), np.fromiter(extra.values(), np.float64, len(extra))],
+        dtype=np.float64,
+    )
+    return CounterVector(shared, values)
+
+
+_counts_layouts: dict[tuple[tuple[tuple[str, int], ...], tuple[SeriesKey, ...]], Layout] = {}
+"""Layouts of counts documents by their shape (feature names and sizes, other series), so that
+the keys of a profile's thousand series are built once, not at every scrape (a lost race only
+builds one twice: ``layout`` interns it)."""
 
 
 def read_pod(
     endpoint: Endpoint, model: str, timeout: float
-) -> tuple[str, dict[str, dict[SeriesKey, float]], str]:
+) -> tuple[str, Mapping[str, Counters], str]:
     """One pod's counters by version: its key (see PodScrape), the counters, and how it was read.
 
     The counts document first; ``/metrics`` text when the server has none (HTTP 404).
@@ -381,7 +401,7 @@ def scrape_pods(
     by ``timeout``, so a slow or dead pod holds up only its own thread); SourceError when none
     could be read. ``pool`` is the operator's shared one (a pool of this call's own without)."""
 
-    def one(endpoint: Endpoint) -> tuple[str, dict[str, dict[SeriesKey, float]], str] | str:
+    def one(endpoint: Endpoint) -> tuple[str, Mapping[str, Counters], str] | str:
         try:
             return read_pod(endpoint, model, timeout)
         except SourceError as exc:

@@ -14,20 +14,99 @@ what they grew by since the previous evaluation:
 The previous values live in operator memory, not in status (10k numbers per policy are no status
 material). After an operator restart the first evaluation of a policy therefore only records the
 baseline; the next one judges a full window.
+
+A pod's counters are kept as a ``CounterVector``: one array of values over a ``Layout`` of series
+keys that every pod serving the same profile shares, so a baseline costs 8 bytes per series (a
+dict of key tuples cost ~170 bytes) and the window is array arithmetic, not a loop over series.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
 
 SeriesKey = tuple[str, str]
 """(feature name, bin index as a decimal string), the labels of modelops_feature_bin_total."""
 Counters = Mapping[SeriesKey, float]
 PodCounters = Mapping[str, Counters]
 """Pod identity (``name/uid``) -> its counters."""
+
+MAX_LAYOUTS: Final = 4096
+"""Distinct layouts remembered (one per profile in practice); past it the memo starts over."""
+
+
+class Layout:
+    """An ordered set of series keys, interned: pods with the same keys share one ``Layout``."""
+
+    __slots__ = ("_signed", "index", "keys")
+
+    def __init__(self, keys: tuple[SeriesKey, ...]) -> None:
+        self.keys = keys
+        self.index = {key: position for position, key in enumerate(keys)}
+        self._signed: dict[frozenset[SeriesKey], NDArray[np.bool_]] = {}
+
+    def signed(self, keys: Collection[SeriesKey]) -> NDArray[np.bool_]:
+        """Which positions hold one of ``keys`` (memoised: the signed keys are one constant)."""
+        frozen = frozenset(keys)
+        mask = self._signed.get(frozen)
+        if mask is None:
+            mask = np.fromiter((key in frozen for key in self.keys), bool, len(self.keys))
+            self._signed[frozen] = mask
+        return mask
+
+
+_layouts: dict[tuple[SeriesKey, ...], Layout] = {}
+_layouts_lock = threading.Lock()
+
+
+def layout(keys: Sequence[SeriesKey]) -> Layout:
+    """The interned layout of ``keys`` (in their order)."""
+    frozen = tuple(keys)
+    with _layouts_lock:
+        found = _layouts.get(frozen)
+        if found is None:
+            if len(_layouts) >= MAX_LAYOUTS:
+                _layouts.clear()
+            found = _layouts[frozen] = Layout(frozen)
+    return found
+
+
+class CounterVector(Mapping[SeriesKey, float]):
+    """One pod's counters: values over a shared ``Layout`` (reads as the mapping it stands for)."""
+
+    __slots__ = ("array", "layout")
+
+    def __init__(self, layout: Layout, array: NDArray[np.float64]) -> None:
+        if array.shape != (len(layout.keys),):
+            raise ValueError(f"{array.shape[0]} values for {len(layout.keys)} series")
+        self.layout = layout
+        self.array = array
+
+    @classmethod
+    def of(cls, counters: Counters) -> CounterVector:
+        """The vector of a mapping (itself when it is one already)."""
+        if isinstance(counters, CounterVector):
+            return counters
+        values = np.fromiter(counters.values(), np.float64, len(counters))
+        return cls(layout(list(counters)), values)
+
+    def __getitem__(self, key: SeriesKey) -> float:
+        return float(self.array[self.layout.index[key]])
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        return iter(self.layout.keys)
+
+    def __len__(self) -> int:
+        return len(self.layout.keys)
+
+    def __repr__(self) -> str:
+        return f"CounterVector({dict(self)!r})"
 
 
 def restarted(before: Counters, now: Counters, signed: Collection[SeriesKey] = frozenset()) -> bool:
@@ -44,15 +123,45 @@ def window_delta(
 ) -> dict[SeriesKey, float]:
     """Summed growth of every series across pods between ``previous`` and ``current``; the
     growth of a ``signed`` series may be negative, the others' only positive."""
-    totals: dict[SeriesKey, float] = {}
+    sums: dict[Layout, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
     for pod, counters in current.items():
+        now = CounterVector.of(counters)
         before = previous.get(pod)
-        fresh = before is None or restarted(before, counters, signed)
-        for key, value in counters.items():
-            grown = value if fresh or before is None else value - before.get(key, 0.0)
-            if grown > 0 or (key in signed and grown != 0):
-                totals[key] = totals.get(key, 0.0) + grown
+        grown = now.array if before is None else _growth(CounterVector.of(before), now, signed)
+        signed_mask = now.layout.signed(signed)
+        counted = (grown > 0) | (signed_mask & (grown != 0))
+        total, seen = sums.get(now.layout) or (np.zeros(len(grown)), np.zeros(len(grown), np.bool_))
+        sums[now.layout] = (total + np.where(counted, grown, 0.0), seen | counted)
+    totals: dict[SeriesKey, float] = {}
+    for shared, (total, seen) in sums.items():
+        for position in np.flatnonzero(seen).tolist():
+            key = shared.keys[position]
+            totals[key] = totals.get(key, 0.0) + float(total[position])
     return totals
+
+
+def _growth(
+    before: CounterVector, now: CounterVector, signed: Collection[SeriesKey]
+) -> NDArray[np.float64]:
+    """What ``now`` grew by since ``before``: all of its values when the pod restarted (a series
+    fell, unless ``signed``, or vanished), else the differences (a new series counts in full)."""
+    if before.layout is now.layout:
+        diff = now.array - before.array
+        fell = diff < 0
+        fell &= ~now.layout.signed(signed)
+        return now.array if bool(fell.any()) else diff
+    index = now.layout.index
+    positions = [index.get(key, -1) for key in before.layout.keys]
+    if -1 in positions:
+        return now.array  # a series vanished
+    where = np.asarray(positions, dtype=np.intp)
+    fell = now.array[where] < before.array
+    fell &= ~before.layout.signed(signed)
+    if bool(fell.any()):
+        return now.array
+    earlier = np.zeros(len(now.array))
+    earlier[where] = before.array
+    return now.array - earlier
 
 
 @dataclass
@@ -61,7 +170,7 @@ class Baseline:
 
     version: str
     taken: datetime
-    pods: dict[str, dict[SeriesKey, float]]
+    pods: dict[str, CounterVector]
 
 
 @dataclass
@@ -84,7 +193,7 @@ class WindowStore:
         None when there is no usable baseline: the first call for this policy (e.g. after an
         operator restart) or the first after the served version changed.
         """
-        snapshot = {pod: dict(counters) for pod, counters in current.items()}
+        snapshot = {pod: CounterVector.of(counters) for pod, counters in current.items()}
         with self._lock:
             previous = self._baselines.get(policy)
             self._baselines[policy] = Baseline(version, now, snapshot)
