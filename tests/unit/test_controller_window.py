@@ -66,7 +66,10 @@ def test_pods_with_one_set_of_series_share_one_layout() -> None:
     assert p.layout is q.layout is layout([A, B])
     assert layout([B, A]) is not p.layout  # the order is part of it
     assert CounterVector.of(p) is p
-    assert p == {A: 1.0, B: 2.0} and p[B] == 2.0 and list(p) == [A, B] and len(p) == 2
+    assert p == {A: 1.0, B: 2.0}
+    assert p[B] == 2.0
+    assert list(p) == [A, B]
+    assert len(p) == 2
     with pytest.raises(ValueError, match="1 values for 2 series"):
         CounterVector(p.layout, np.zeros(1))
 
