@@ -203,7 +203,8 @@ class ControlPlane:
                 f"--service-account-issuer={ISSUER}",
                 f"--service-account-key-file={self.sa_key}",
                 f"--service-account-signing-key-file={self.sa_key}",
-                "--service-cluster-ip-range=10.96.0.0/24",
+                # ~4,000 Services: room for operator_bench --drift-scale 2000 (a /24 held 253).
+                "--service-cluster-ip-range=10.96.0.0/20",
                 f"--audit-policy-file={policy}",
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",

@@ -1314,3 +1314,44 @@ def test_the_fake_kube_answers_like_the_api_server() -> None:
     assert patched["metadata"]["generation"] == 3  # status writes do not move the generation
     with pytest.raises(ConflictError):
         kube.patch(JOBS, NS, "j", {"metadata": {"resourceVersion": "1"}})
+
+
+# ------------------------------------------------------------------- the watched ModelDeployments
+
+
+def test_an_evaluation_reads_its_model_from_the_watch_index_and_asks_the_server_on_a_miss(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1})
+    reads: list[str] = []
+    real_get = world.kube.get
+
+    def counted_get(kind: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        reads.append(kind.plural)
+        return real_get(kind, namespace, name)
+
+    monkeypatch.setattr(world.kube, "get", counted_get)
+    stored = real_get(MODEL_DEPLOYMENTS, NS, MODEL)
+    assert stored is not None
+    stored["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    index: dict[tuple[str, str], list[dict[str, Any]]] = {
+        (NS, MODEL): [driftpolicy.indexed_model(stored)]
+    }
+    assert "managedFields" not in index[(NS, MODEL)][0]["metadata"]
+    policy = real_get(DRIFT_POLICIES, NS, POLICY)
+    assert policy is not None
+    world.pods.serve(DRIFT)
+    world.clock.advance(INTERVAL)
+    driftpolicy.tick(world.ctx, policy, models=driftpolicy.IndexedModels(index))
+    assert "modeldeployments" not in reads
+    assert world.status()["samples"] == 1000
+    assert world.jobs() == [job_for("v1-r1")]  # the spec from the index started the Job
+
+    index.clear()  # e.g. the policy was created before the index saw its model
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    policy = real_get(DRIFT_POLICIES, NS, POLICY)
+    assert policy is not None
+    driftpolicy.tick(world.ctx, policy, models=driftpolicy.IndexedModels(index))
+    assert reads.count("modeldeployments") == 1
+    assert world.status()["lastEvaluationTime"] == world.clock.text()

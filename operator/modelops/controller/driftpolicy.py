@@ -16,7 +16,7 @@ Every decision emits one Event with a CamelCase reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -125,11 +125,32 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def indexed_model(body: dict[str, Any]) -> dict[str, Any]:
+    """What the operator keeps of a ModelDeployment in memory (not its managedFields)."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    return {**body, "metadata": meta}
+
+
+class IndexedModels:
+    """The ModelDeployments Kopf's index holds (``handlers``), by namespace and name."""
+
+    def __init__(self, index: Mapping[tuple[str, str], Iterable[dict[str, Any]]]) -> None:
+        self._index = index
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ModelDeployment, or None when the index does not have it (yet)."""
+        return next(iter(self._index.get((namespace, name), ())), None)
+
+
 class Tick:
     """One timer tick of one policy: the status being built and the Events to post."""
 
-    def __init__(self, ctx: Context, body: dict[str, Any]) -> None:
+    def __init__(
+        self, ctx: Context, body: dict[str, Any], models: IndexedModels | None = None
+    ) -> None:
         self.ctx = ctx
+        self.models = models
+        """The watched ModelDeployments (None: read each with a GET)."""
         self.body = body
         self.meta = body["metadata"]
         self.namespace: str = self.meta["namespace"]
@@ -190,10 +211,10 @@ class Tick:
             post_event(self.body, type_, reason, message)
 
 
-def tick(ctx: Context, body: dict[str, Any]) -> None:
+def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None) -> None:
     """Run one timer tick of a DriftPolicy (see the module docstring)."""
     with ctx.metrics.reconciling(KIND):
-        run = Tick(ctx, body)
+        run = Tick(ctx, body, models)
         try:
             spec = DriftPolicySpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
@@ -230,7 +251,9 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     """Measure drift over the window; update status and gauges; apply the trigger rule."""
     ctx = run.ctx
     md_name = spec.model_deployment_ref.name
-    md = ctx.kube.get(MODEL_DEPLOYMENTS, run.namespace, md_name)
+    md = run.models.get(run.namespace, md_name) if run.models is not None else None
+    if md is None:  # not watched yet, or absent: ask the server
+        md = ctx.kube.get(MODEL_DEPLOYMENTS, run.namespace, md_name)
     if md is None:
         run.condition_with_event(
             reasons.SOURCE_READY,

@@ -247,9 +247,23 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
 
     # --- DriftPolicy ----------------------------------------------------------------------
 
+    @kopf.index(*MODEL_DEPLOYMENT, id="model_deployments", registry=registry)
+    def model_deployments(
+        body: kopf.Body, namespace: str | None, name: str, **_: Any
+    ) -> dict[tuple[str | None, str], dict[str, Any]]:
+        """Every ModelDeployment as its watch last delivered it: a drift evaluation reads its
+        model from here rather than with a GET (one request less per evaluation)."""
+        return {(namespace, name): driftpolicy.indexed_model(dict(body))}
+
     @kopf.timer(*DRIFT_POLICY, id="evaluate", interval=config.drift_tick_seconds, registry=registry)
-    def evaluate_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
-        guarded(failures, "Evaluation", body, lambda: driftpolicy.tick(_ctx(memo), dict(body)))
+    def evaluate_policy(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        models = driftpolicy.IndexedModels(kwargs["model_deployments"])  # the index above
+        guarded(
+            failures,
+            "Evaluation",
+            body,
+            lambda: driftpolicy.tick(_ctx(memo), dict(body), models=models),
+        )
 
     @kopf.on.delete(*DRIFT_POLICY, id="forget", optional=True, registry=registry)
     def forget_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
