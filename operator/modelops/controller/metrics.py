@@ -163,8 +163,9 @@ class OperatorMetrics:
         all of them was most of an evaluation's cost)."""
         key = (gauge, namespace, policy)
         with self._series_lock:
-            before = self._series.get(key, set())
-            self._series[key] = set(values)
+            before = self._series.pop(key, set())
+            if values:
+                self._series[key] = set(values)
         for labels in before - values.keys():
             gauge.remove(*labels)
         for labels, value in values.items():
@@ -174,8 +175,6 @@ class OperatorMetrics:
         """Drop every gauge of a deleted policy."""
         for gauge in (self.drift_score, self.prediction_drift_score):
             self._replace(gauge, namespace, policy, {})
-            with self._series_lock:
-                self._series.pop((gauge, namespace, policy), None)
         for gauge in (
             self.performance_value,
             self.performance_baseline,
