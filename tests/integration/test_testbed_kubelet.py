@@ -8,6 +8,7 @@ Needs the binaries of ``make k8s-bin`` and root (``ip netns``).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import subprocess
 import time
@@ -524,3 +525,23 @@ def test_a_pod_deleted_outright_has_its_processes_killed(
     api.call("DELETE", f"{pods}/doomed", {"gracePeriodSeconds": 0})
     wait_for(lambda: not any(alive(p) for p in pids.values()), 15, kubelet, "doomed killed")
     wait_for(lambda: sandbox not in kubelet.network_namespaces(), 15, kubelet, "sandbox removed")
+
+
+def test_a_gateway_left_on_lo_by_a_killed_kubelet_does_not_stop_the_next_one() -> None:
+    """A kubelet killed before its release leaves its gateway on lo; the block stays claimable."""
+    from kube_testbed.kubelet import _Network
+
+    first = _Network(logging.getLogger("test"))
+    first.claim()
+    block, gateway = first.block, first.gateway
+    first.release()
+    subprocess.run(["ip", "addr", "add", f"{gateway}/32", "dev", "lo"], check=True)
+
+    second = _Network(logging.getLogger("test"))
+    try:
+        second.claim()
+        assert second.block == block
+    finally:
+        second.release()
+    addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert f"{gateway}/32" not in addresses

@@ -253,8 +253,9 @@ class _Network:
             _ip("route", "replace", "unreachable", POD_CIDR)
             self._route_added = True
             # The gateway lives on lo too: host services can bind it before any pod exists.
-            result = _ip("addr", "add", f"{self.gateway}/32", "dev", "lo", check=False)
-            if result.returncode != 0 and "File exists" not in result.stderr:
+            # `replace`, not `add`: a killed kubelet of this block may have left it there.
+            result = _ip("addr", "replace", f"{self.gateway}/32", "dev", "lo", check=False)
+            if result.returncode != 0:
                 raise KubeletError(f"cannot add {self.gateway} to lo: {result.stderr.strip()}")
         self._probe_netns()
         self.log.info(
