@@ -40,7 +40,7 @@ verify: lint typecheck ## Lint, type-check and check that generated files are fr
 	$(PYTHON) hack/grpc_stubs.py --check
 
 test: verify ## Everything CI runs: verify, then every tier with line coverage, printed per package
-	$(PYTHON) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(PYTHON) -m pytest --cov --cov-report=term-missing:skip-covered --durations=20 $(PYTEST_ARGS)
 	$(PYTHON) tests/coverage_packages.py --fail-under $(COVERAGE_FAIL_UNDER)
 
 unit: ## Unit tests only
