@@ -254,30 +254,6 @@ EQUIVALENT: dict[str, str] = {
         11,
     ),
     **_same(
-        "only the chunk size changes (the counts do not) while chunks stay under 65,536 rows",
-        "drift.binning",
-        "xǁBinnerǁ_add_large_batch_counts",
-        24,
-        34,
-    ),
-    **_same(
-        "float64 tallies hold these integer counts exactly and are cast to int64 on assignment",
-        "drift.binning",
-        "xǁBinnerǁ_add_large_batch_counts",
-        6,
-        8,
-    ),
-    **_same(
-        "a wider scratch matrix is cut to the same width; the missing bin's cell and the "
-        "numeric rows of the fresh counts matrix are zero before they are written, so = and += "
-        "agree",
-        "drift.binning",
-        "xǁBinnerǁ_add_large_batch_counts",
-        100,
-        118,
-        130,
-    ),
-    **_same(
         "'XXfiubXX' still holds every kind letter of 'fiub' (X is no dtype kind); astype(None) is "
         "float64, and copy=None, like copy=False, returns a float64 batch itself (no copy)",
         "drift.binning",
@@ -291,13 +267,6 @@ EQUIVALENT: dict[str, str] = {
         "drift.binning",
         "x_category_key",
         9,
-    ),
-    **_same(
-        "ufunc.reduce sums over axis 0 by default",
-        "drift.binning",
-        "xǁBinnerǁ_add_large_batch_counts",
-        69,
-        79,
     ),
     **_same(
         "numpy takes any negative size in reshape as the one to infer",
@@ -335,19 +304,6 @@ EQUIVALENT: dict[str, str] = {
         11,
         15,
         17,
-    ),
-    **_same(
-        "with no numeric feature, the edge matrix (default 1 column), n_edges and "
-        "numeric_columns (float64 when empty without dtype=intp) are never read: bin_counts "
-        "skips the numeric paths; with numeric features the default integer dtype is intp "
-        "(int64 on the 64-bit platforms supported)",
-        "drift.binning",
-        "xǁBinnerǁ__init__",
-        6,
-        8,
-        21,
-        33,
-        35,
     ),
     **_same(
         "a categorical feature's row is zero until its own count is written (the numeric paths "
