@@ -313,6 +313,71 @@ EQUIVALENT: dict[str, str] = {
         64,
     ),
     **_same(
+        "with no numeric feature, the bounds and edge matrices (a column more by default), "
+        "n_edges and numeric_columns (float64 when empty without dtype=intp) are never read: "
+        "bin_counts skips the numeric paths; with numeric features numpy's default integer "
+        "dtype is already intp",
+        "drift.binning",
+        "xǁBinnerǁ__init__",
+        12,
+        14,
+        27,
+        52,
+        54,
+    ),
+    **_same(
+        "a second +inf bound at the end only adds a zero difference (tally at +inf minus tally "
+        "at +inf) in the longest features' missing bin, which the missing count is added to "
+        "(max_bins is at least len(edges) + 2); a comparison per value more, the same counts",
+        "drift.binning",
+        "xǁBinnerǁ__init__",
+        41,
+    ),
+    **_same(
+        "the missing bin's cell is zero before the missing count is written (past the "
+        "differences for the longest features, +inf minus +inf for the others), and the numeric "
+        "rows of bin_counts' fresh zero matrix are written only here, so = and += agree",
+        "drift.binning",
+        "xǁBinnerǁ_add_large_batch_counts",
+        21,
+        28,
+    ),
+    **_same(
+        "only speed changes: copying the rest of the block from every slice start (stop=None), "
+        "or a 1,024-row slice from every row (step 1), writes the same transposed values, the "
+        "later copies overwriting with what is already there",
+        "drift.binning",
+        "x__block_tally",
+        8,
+        10,
+    ),
+    **_same(
+        "None written into a bool array is False; True padding adds the same constant (the "
+        "padding length) to every bound's tally of a feature in that block, and the bin counts "
+        "and the finite count are differences of tallies, so it cancels",
+        "drift.binning",
+        "x__block_tally",
+        18,
+        19,
+    ),
+    **_same(
+        "reduceat at every word (step 1) makes each sum a single word, whose bytes are 0 or 1, "
+        "so adding the bytes gives the same counts; only the scratch (sums as large as the "
+        "flags) and the time grow",
+        "drift.binning",
+        "x__count_set",
+        12,
+        15,
+    ),
+    **_same(
+        "at least two features per group only sizes the scratch for two when the budget or the "
+        "profile allows one (the last group is cut at n_numeric): more scratch memory, the "
+        "same counts",
+        "drift.binning",
+        "x__tally",
+        11,
+    ),
+    **_same(
         "numpy takes any negative size in reshape as the one to infer",
         "drift.statistics",
         "x_kolmogorov_sf",
@@ -640,6 +705,35 @@ EQUIVALENT: dict[str, str] = {
         "x_wants_binary",
         9,
         11,
+    ),
+    **_same(
+        "the signed-mask memo goes unused, so each call recomputes the same mask from the same "
+        "keys (speed only: no caller writes to the mask it is given)",
+        "controller.window",
+        "xǁLayoutǁsigned",
+        3,
+        4,
+        14,
+    ),
+    **_same(
+        "np.fromiter without its count reads the same len(self.keys) booleans, only without "
+        "allocating the array up front (speed only)",
+        "controller.window",
+        "xǁLayoutǁsigned",
+        12,
+    ),
+    **_same(
+        "np.fromiter's default dtype (None) is float64, the dtype it was given",
+        "controller.window",
+        "xǁCounterVectorǁof",
+        3,
+    ),
+    **_same(
+        "np.fromiter without its count reads the same len(counters) values of the mapping, only "
+        "without allocating the array up front (speed only)",
+        "controller.window",
+        "xǁCounterVectorǁof",
+        7,
     ),
 }
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from modelops.controller import window
 from modelops.controller.window import (
+    MAX_LAYOUTS,
     CounterVector,
     WindowStore,
     layout,
@@ -17,7 +19,17 @@ from modelops.controller.window import (
 
 A = ("x", "0")
 B = ("x", "1")
+C = ("y", "0")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test interns its layouts anew. The intern table (and each layout's signed mask) is
+    process state: without this a test would reuse the layouts an earlier test in the process
+    built, and never run Layout or layout() itself (mutmut forks each mutant's run from a
+    process that already ran the suite)."""
+    monkeypatch.setattr(window, "_layouts", {})
 
 
 def test_delta_of_a_steady_pod() -> None:
@@ -105,3 +117,45 @@ def test_the_store_keeps_vectors_not_the_mappings_it_was_given() -> None:
     store.advance("ns/p", "v1", T0, {"pod": given})
     given[A] = 1000.0  # the caller's dict changing later changes nothing
     assert store.advance("ns/p", "v1", T0, {"pod": {A: 25.0}}) == {A: 15.0}
+
+
+def test_a_layout_indexes_its_keys_and_masks_the_signed_ones() -> None:
+    shared = layout([A, B, C])
+    assert shared.keys == (A, B, C)
+    assert shared.index == {A: 0, B: 1, C: 2}
+    for _ in range(2):  # the first call computes the mask, the second may reuse it
+        mask = shared.signed({B, ("z", "9")})
+        assert mask.dtype == np.bool_
+        assert mask.tolist() == [False, True, False]
+    assert shared.signed(frozenset()).tolist() == [False, False, False]
+    assert shared.signed([A, C]).tolist() == [True, False, True]
+
+
+def test_the_intern_table_starts_over_past_max_layouts() -> None:
+    first = layout([A])
+    for n in range(1, MAX_LAYOUTS):
+        layout([("f", str(n))])
+    assert layout([A]) is first  # the table is full, not past it
+    layout([("f", str(MAX_LAYOUTS))])  # one more: the memo starts over
+    again = layout([A])
+    assert again is not first
+    assert again.keys == (A,)
+
+
+def test_a_series_vanished_from_another_layout_is_a_restart_even_if_nothing_fell() -> None:
+    # B grew and A vanished: a restart, so B's 7 counts in full (not 7 - 5).
+    assert restarted({A: 1.0, B: 5.0}, {B: 7.0})
+    assert window_delta({"p": {A: 1.0, B: 5.0}}, {"p": {B: 7.0}}) == {B: 7.0}
+    assert window_delta({"p": {A: 1.0, B: 5.0}}, {"p": {C: 2.0, B: 7.0}}) == {B: 7.0, C: 2.0}
+
+
+def test_a_pod_that_had_no_series_yet_counts_in_full() -> None:
+    assert window_delta({"p": {}}, {"p": {A: 3.0, B: 0.0}}) == {A: 3.0}
+    store = WindowStore()
+    store.advance("ns/p", "v1", T0, {"pod": {}})
+    assert store.advance("ns/p", "v1", T0, {"pod": {B: 2.0}}) == {B: 2.0}
+
+
+def test_a_vector_shows_its_series_in_its_repr() -> None:
+    assert repr(vector({A: 1.0, B: 2.5})) == "CounterVector({('x', '0'): 1.0, ('x', '1'): 2.5})"
+    assert repr(vector({})) == "CounterVector({})"

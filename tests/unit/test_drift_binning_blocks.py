@@ -178,3 +178,61 @@ def test_small_windows_stay_on_the_calling_thread(monkeypatch: pytest.MonkeyPatc
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         Binner(FEATURES, workers=0)
+
+
+@pytest.mark.parametrize("rows", [10, SMALL_BATCH_ROWS + 36])
+def test_a_float_batch_with_a_categorical_column_before_the_numeric_ones(rows: int) -> None:
+    # Codes of a categorical feature in a float batch: only the numeric columns are binned
+    # against the edges, whatever their position (both paths).
+    features = [categorical("code", ("1", "2")), FEATURES[1], FEATURES[3]]
+    window = np.empty((rows, 3))
+    window[:, 1:] = numeric_window([FEATURES[1], FEATURES[3]], rows, seed=rows)
+    window[:, 0] = [[1.0, 2.0, 3.0, math.nan][i % 4] for i in range(rows)]
+    as_text = window.astype(object)
+    as_text[:, 0] = [{1.0: "1", 2.0: "2", 3.0: "3"}.get(value) for value in window[:, 0]]
+    counts = Binner(features).bin_counts(window)
+    assert counts.tolist() == reference_counts(features, as_text).tolist()
+    assert counts[0].tolist()[:4] == [(rows + 3) // 4, (rows + 2) // 4, (rows + 1) // 4, rows // 4]
+
+
+def test_a_flag_budget_below_one_feature_of_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A profile so wide that one feature's flags of a block exceed _BLOCK_FLAGS: one feature at
+    # a time (7 flags here, against 11 bounds x 7 rows).
+    monkeypatch.setattr(binning, "_BLOCK_ROWS", 7)
+    monkeypatch.setattr(binning, "_BLOCK_FLAGS", 7)
+    window = numeric_window(FEATURES, 100, seed=8)
+    counts = Binner(FEATURES, workers=1).bin_counts(window)
+    assert counts.tolist() == reference_counts(FEATURES, window).tolist()
+
+
+def test_threads_from_exactly_the_parallel_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Windows needing fewer comparisons than _PARALLEL_MIN_FLAGS stay on the calling thread":
+    # one of exactly that many (rows x bounds) is split, one a block shorter is not.
+    monkeypatch.setattr(binning, "ThreadPoolExecutor", RecordingPool)
+    monkeypatch.setattr(RecordingPool, "sizes", [])
+    binner = Binner(FEATURES, workers=4)
+    rows = 3 * binning._BLOCK_ROWS
+    monkeypatch.setattr(binning, "_PARALLEL_MIN_FLAGS", rows * binner.bounds.size)
+    window = numeric_window(FEATURES, rows, seed=6)
+    assert (
+        binner.bin_counts(window[:-1]).tolist() == reference_counts(FEATURES, window[:-1]).tolist()
+    )
+    assert RecordingPool.sizes == []
+    assert binner.bin_counts(window).tolist() == reference_counts(FEATURES, window).tolist()
+    assert RecordingPool.sizes == [3]
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(None, []), (1, []), (3, [3]), (64, [4])])
+def test_the_default_thread_limit_follows_the_cpu_count(
+    monkeypatch: pytest.MonkeyPatch, cpus: int | None, threads: list[int]
+) -> None:
+    # workers=None: the CPU count, at most _MAX_WORKERS (4); one thread when os.cpu_count() does
+    # not know. A window of 40 blocks of the real size, past the real parallel threshold.
+    monkeypatch.setattr(binning, "ThreadPoolExecutor", RecordingPool)
+    monkeypatch.setattr(RecordingPool, "sizes", [])
+    monkeypatch.setattr(binning.os, "cpu_count", lambda: cpus)
+    binner = Binner(FEATURES)
+    window = numeric_window(FEATURES, 40 * binning._BLOCK_ROWS, seed=9)
+    assert window.shape[0] * binner.bounds.size >= binning._PARALLEL_MIN_FLAGS
+    assert binner.bin_counts(window).tolist() == reference_counts(FEATURES, window).tolist()
+    assert RecordingPool.sizes == threads
