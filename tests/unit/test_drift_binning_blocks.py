@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from profile_support import categorical, numeric
 
 from modelops.drift import binning
 from modelops.drift.binning import SMALL_BATCH_ROWS, Binner
@@ -19,27 +20,6 @@ from modelops.drift.profile import FeatureProfile
 
 BIG = float(np.finfo(np.float64).max)
 SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, BIG, -BIG, 5e-324, -5e-324]
-
-
-def numeric(name: str, edges: tuple[float, ...]) -> FeatureProfile:
-    bins = len(edges) + 2
-    return FeatureProfile(
-        name=name,
-        kind="numeric",
-        proportions=tuple([1.0 / (bins - 1)] * (bins - 1) + [0.0]),
-        edges=edges,
-        centers=tuple(float(i) for i in range(len(edges) + 1)),
-        std=1.0,
-    )
-
-
-def categorical(name: str, categories: tuple[str, ...]) -> FeatureProfile:
-    return FeatureProfile(
-        name=name,
-        kind="categorical",
-        proportions=tuple([1.0 / len(categories)] * len(categories) + [0.0, 0.0]),
-        categories=categories,
-    )
 
 
 def reference_counts(features: list[FeatureProfile], data: np.ndarray) -> np.ndarray:

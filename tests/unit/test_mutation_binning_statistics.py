@@ -1,6 +1,6 @@
 """drift/binning.py's large-batch path against a naive count (several numeric features with
-different edge counts next to a categorical one, features without edges, 65,536-row chunks, many
-features), the edge cases of drift/statistics.py and drift/evaluate.py's Wasserstein, and
+different edge counts next to a categorical one, features without edges, windows past 65,536
+rows, many features), the edge cases of drift/statistics.py and drift/evaluate.py's Wasserstein, and
 training/evaluate.py's optional metrics (mutation-tested). Expected values are counted naively
 or computed by scipy, never by the code under test."""
 
@@ -13,35 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.stats
+from profile_support import categorical, numeric
 
 from modelops.drift import compute_drift
 from modelops.drift.binning import SMALL_BATCH_ROWS, Binner
 from modelops.drift.profile import FeatureProfile, Profile
 from modelops.drift.statistics import chi_square, cramers_v
 from modelops.training.evaluate import classification_metrics, score, split_holdout
-
-
-def numeric(name: str, edges: tuple[float, ...]) -> FeatureProfile:
-    bins = len(edges) + 2
-    centers = tuple(float(i) for i in range(len(edges) + 1))
-    return FeatureProfile(
-        name=name,
-        kind="numeric",
-        proportions=tuple([1.0 / (bins - 1)] * (bins - 1) + [0.0]),
-        edges=edges,
-        centers=centers,
-        mean=0.0,
-        std=1.0,
-    )
-
-
-def categorical(name: str, categories: tuple[str, ...]) -> FeatureProfile:
-    return FeatureProfile(
-        name=name,
-        kind="categorical",
-        proportions=tuple([1.0 / len(categories)] * len(categories) + [0.0, 0.0]),
-        categories=categories,
-    )
 
 
 def naive_counts(features: list[FeatureProfile], rows: list[list[Any]]) -> np.ndarray:
@@ -115,7 +93,7 @@ def test_many_numeric_features_in_a_large_batch() -> None:
 
 def test_a_float64_window_is_counted_without_a_copy_of_it() -> None:
     # The module's promise: memory stays at a few MB whatever the window size. A 400,000 x 2
-    # float64 window is 6.4 MB; its counts take a few chunks of booleans (under 0.5 MB here).
+    # float64 window is 6.4 MB; its counts take a few blocks of flags (under a quarter of it).
     features = [numeric("a", (-1.0, 0.0, 1.0)), numeric("b", (0.0,))]
     pattern = [[-2.0, 1.0], [0.5, -1.0], [math.nan, 3.0], [1.5, math.inf]]
     window = np.tile(np.array(pattern), (100_000, 1))
