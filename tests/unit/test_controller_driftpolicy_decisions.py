@@ -1355,3 +1355,43 @@ def test_an_evaluation_reads_its_model_from_the_watch_index_and_asks_the_server_
     driftpolicy.tick(world.ctx, policy, models=driftpolicy.IndexedModels(index))
     assert reads.count("modeldeployments") == 1
     assert world.status()["lastEvaluationTime"] == world.clock.text()
+
+
+# --------------------------------------------------------------------------- quiet ticks
+
+
+def test_a_tick_with_nothing_due_neither_parses_nor_asks_the_server(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 2})
+    world.calm()
+    world.clock.advance(5)
+    world.tick()  # the resourceVersion of the evaluation's status write, parsed once
+    parsed: list[dict[str, Any]] = []
+    real_read_status = driftpolicy.read_status
+    monkeypatch.setattr(
+        driftpolicy, "read_status", lambda body: parsed.append(body) or real_read_status(body)
+    )
+    requests = world.kube.requests
+    for _ in range(10):  # up to 55 s after the evaluation
+        world.clock.advance(5)
+        world.tick()
+    assert parsed == []
+    assert world.kube.requests == requests + 10 * 2  # only the test's own reads of the policy
+
+    world.clock.advance(5)  # the interval has passed
+    assert world.tick()["lastEvaluationTime"] == world.clock.text()
+
+
+def test_a_running_job_is_followed_on_every_tick_while_the_policy_stays_unchanged(
+    world: World,
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1}, promotion={"mode": "none"})
+    world.drift()
+    job = job_for("v1-r1")
+    for _ in range(3):  # the Job runs; the policy's resourceVersion stops changing
+        world.clock.advance(5)
+        assert retraining(world.tick())["result"] == "Running"
+    world.finish_job(job, accuracy=0.95)
+    world.clock.advance(5)
+    assert retraining(world.tick())["result"] == "Succeeded"

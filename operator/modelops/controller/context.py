@@ -9,6 +9,7 @@ from datetime import datetime
 
 from modelops.controller.kube import Kube
 from modelops.controller.metrics import OperatorMetrics
+from modelops.controller.quiet import Digest
 from modelops.controller.settings import OperatorSettings
 from modelops.controller.window import WindowStore
 from modelops.drift import Profile
@@ -16,9 +17,9 @@ from modelops.resources import BuildDefaults
 
 
 class PolicyMemory:
-    """In-memory facts of this operator run: evaluation times that were not written, and the
-    profiles and holdout metrics already fetched (keyed by model URI; a model directory is
-    immutable)."""
+    """In-memory facts of this operator run: evaluation times that were not written, each
+    policy's digest (``quiet``), and the profiles and holdout metrics already fetched (keyed by
+    model URI; a model directory is immutable)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -26,6 +27,7 @@ class PolicyMemory:
         self._profiles: dict[str, Profile] = {}
         self._holdout: dict[str, dict[str, float]] = {}
         self._blocked: set[tuple[str, str]] = set()
+        self._digests: dict[str, Digest] = {}
 
     def evaluated(self, key: str) -> datetime | None:
         with self._lock:
@@ -34,6 +36,15 @@ class PolicyMemory:
     def mark_evaluated(self, key: str, when: datetime) -> None:
         with self._lock:
             self._evaluated[key] = when
+
+    def digest(self, key: str) -> Digest | None:
+        """What the last parsed resourceVersion of the policy ``key`` said (see ``quiet``)."""
+        with self._lock:
+            return self._digests.get(key)
+
+    def keep_digest(self, key: str, digest: Digest) -> None:
+        with self._lock:
+            self._digests[key] = digest
 
     def profile(self, uri: str) -> Profile | None:
         with self._lock:
@@ -70,6 +81,7 @@ class PolicyMemory:
     def forget(self, key: str) -> None:
         with self._lock:
             self._evaluated.pop(key, None)
+            self._digests.pop(key, None)
             self._blocked = {blocked for blocked in self._blocked if blocked[0] != key}
 
 

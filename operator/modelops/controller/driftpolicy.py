@@ -1,6 +1,7 @@
 """DriftPolicy: evaluate drift when due, start exactly one retraining Job, follow it, promote.
 
-One timer tick per policy does, in order:
+One timer tick per policy does, in order (a tick whose policy, unchanged since an earlier tick,
+shows none of it due returns at once: see ``quiet``):
 
 1. follow the last retraining (Job outcome, manual approval, the promoted version's rollout);
 2. if ``retraining.schedule`` has a time due that was not handled yet, start the scheduled
@@ -56,6 +57,7 @@ from modelops.controller.kube import (
     ConflictError,
     post_event,
 )
+from modelops.controller.quiet import Digest
 from modelops.controller.sources import (
     Endpoint,
     SignalTask,
@@ -212,8 +214,19 @@ class Tick:
 
 
 def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None) -> None:
-    """Run one timer tick of a DriftPolicy (see the module docstring)."""
+    """Run one timer tick of a DriftPolicy (see the module docstring); a tick that its policy's
+    digest shows to have nothing to do returns at once (see ``quiet``)."""
+    key = _key(body)
+    version = str(body["metadata"].get("resourceVersion") or "")
     with ctx.metrics.reconciling(KIND):
+        digest = ctx.memory.digest(key)
+        if (
+            digest is not None
+            and version
+            and digest.resource_version == version
+            and digest.is_quiet(utcnow(), ctx.memory.evaluated(key))
+        ):
+            return
         run = Tick(ctx, body, models)
         try:
             spec = DriftPolicySpec.model_validate(body.get("spec") or {})
@@ -224,10 +237,11 @@ def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None
             )
             run.write()
             return
+        if version:
+            ctx.memory.keep_digest(key, Digest.of(version, run.generation, spec, run.previous))
         follow_retraining(run, spec)
         run_schedule(run, spec)
         interval = parse_duration(spec.interval)
-        key = _key(body)
         if trigger.is_due(
             interval, run.now, run.previous.last_evaluation_time, run.ctx.memory.evaluated(key)
         ):
