@@ -98,6 +98,8 @@ class Context:
     """Evaluation times not written to status, and fetched profiles."""
     scrape_pool: Executor | None = None
     """Threads reading serving pods, shared by every policy (None: a pool per evaluation)."""
+    handler_pool: Executor | None = None
+    """Kopf's threads for sync handlers, which the DriftPolicy ticks share (None: asyncio's)."""
 
     @property
     def defaults(self) -> BuildDefaults:

@@ -1,8 +1,9 @@
 """Kopf's routine success lines at DEBUG, so that INFO is what changed or was decided.
 
-Kopf logs ``Timer 'evaluate' succeeded.`` at INFO after every run of every handler, and 1.45 has
+Kopf logs ``Timer 'resync' succeeded.`` at INFO after every run of every handler, and 1.45 has
 no setting for it (``settings.posting`` only chooses which log lines become Events). With a 5 s
-drift tick and a 60 s resync, 200 + 200 objects make ~2,600 such lines a minute at rest. The
+drift tick (then a Kopf timer too) and a 60 s resync, 200 + 200 objects made ~2,600 such lines a
+minute at rest. The
 operator's decisions are logged and posted as Events by its own code, and Kopf's failures,
 retries and ``... is processed`` summaries keep their levels: only ``<kind> '<id>' succeeded.``
 moves to DEBUG (shown with ``modelops operator --verbose``).
