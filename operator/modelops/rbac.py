@@ -64,7 +64,7 @@ RULES: Final[tuple[Rule, ...]] = (
         resources=("driftpolicies",),
         verbs=("list", "watch", "patch"),
         scope="namespaced",
-        why="Kopf watches DriftPolicies (the evaluation timer) and patches their annotations.",
+        why="Kopf watches DriftPolicies (the evaluation daemon) and patches their annotations.",
     ),
     Rule(
         api_groups=(API_GROUP,),

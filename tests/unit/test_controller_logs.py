@@ -77,9 +77,9 @@ def test_successes_are_debug_lines_when_debug_is_on(
 ) -> None:
     logger, records = kopf_log
     logging.getLogger().setLevel(logging.DEBUG)
-    logger.info("Timer 'evaluate' succeeded.")
+    logger.info("Timer 'resync' succeeded.")
     assert [(r.levelname, r.getMessage()) for r in records.records] == [
-        ("DEBUG", "Timer 'evaluate' succeeded.")
+        ("DEBUG", "Timer 'resync' succeeded.")
     ]
 
 
@@ -87,7 +87,7 @@ def test_successes_are_debug_lines_when_debug_is_on(
     "message",
     [
         "Creation is processed: 1 succeeded; 0 failed.",
-        "Timer 'evaluate' failed with an exception and will try again in 5 seconds: boom",
+        "Timer 'resync' failed with an exception and will try again in 5 seconds: boom",
         "Handler 'reconcile' succeeded. Then something else happened.",
     ],
 )
