@@ -24,6 +24,7 @@ import kopf
 from modelops import API_GROUP, API_VERSION
 from modelops.controller import driftpolicy, modeldeployment
 from modelops.controller.context import Context
+from modelops.controller.diffbase import LeanDiffBaseStorage
 from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError, post_event
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
@@ -141,7 +142,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # Progress and the last handled spec live in annotations under our own domain, never in
     # status: the CRDs' structural schema would prune unknown status fields silently.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(
         prefix=API_GROUP, key="last-handled-configuration"
     )
     # Only needed if a handler ever requires one; our delete handlers are optional because

@@ -21,6 +21,7 @@ from typing import Any, Final, cast
 
 import kopf
 import kubernetes
+import orjson
 
 from modelops import API_GROUP, API_VERSION, __version__
 from modelops.resources import labels as label_keys
@@ -202,7 +203,7 @@ class Kube:
             message = _status_message(data) or (response.reason or "")
             error = {404: NotFoundError, 409: ConflictError}.get(status, KubeError)
             raise error(status, f"{method} {path}: {message}")
-        return json.loads(data) if data else None
+        return orjson.loads(data) if data else None  # a third of json.loads's time here
 
     def _send(
         self, method: str, path: str, url: str, headers: Any, payload: Any
