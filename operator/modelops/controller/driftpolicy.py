@@ -1,7 +1,7 @@
 """DriftPolicy: evaluate drift when due, start exactly one retraining Job, follow it, promote.
 
-One timer tick per policy does, in order (a tick whose policy, unchanged since an earlier tick,
-shows none of it due returns at once: see ``quiet``):
+One tick per policy (from its daemon, see ``handlers``) does, in order (a tick whose policy,
+unchanged since an earlier tick, shows none of it due returns at once: see ``quiet``):
 
 1. follow the last retraining (Job outcome, manual approval, the promoted version's rollout);
 2. if ``retraining.schedule`` has a time due that was not handled yet, start the scheduled
