@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.controlplane]
 REASON = "modelops.dev/retraining-reason"
 
 
-def next_minute(lead: float = 20.0) -> datetime:
+def next_minute(lead: float = 10.0) -> datetime:
     """The first whole minute at least ``lead`` seconds from now (UTC)."""
     soon = datetime.now(UTC) + timedelta(seconds=lead)
     return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -127,7 +127,7 @@ async def test_a_restart_around_the_scheduled_time_gives_one_job(
     started = time.time()
     async with RunningOperator(LOOP_SETTINGS, [kube.namespace]):
         await kube.create("modeldeployments", model_deployment(artifacts))
-        at = next_minute(lead=25)
+        at = next_minute(lead=15)
         await kube.create("driftpolicies", scheduled_policy(artifacts, "iris-cron-restart", at))
         await kube.wait_for(
             "driftpolicies",
