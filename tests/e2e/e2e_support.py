@@ -45,6 +45,8 @@ class Cluster:
     kubeconfig: str | None = None
     operator_metrics_url: str | None = None
     """The operator's /metrics when it runs as a local process (testbed); None: its pod."""
+    policy_interval: str | None = None
+    """The sample policy's ``spec.interval`` for this run; None: the sample's own (60s)."""
 
     def kubectl(
         self, *args: str, timeout: float = 120, check: bool = True, stdin: str | None = None

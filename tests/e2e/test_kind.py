@@ -121,6 +121,12 @@ def fresh_samples(cluster: Cluster) -> Cluster:
     selector = f"{POLICY_LABEL}={POLICY}"
     cluster.kubectl("delete", "jobs", "-n", cluster.namespace, "-l", selector, "--ignore-not-found")
     cluster.kubectl("apply", "-n", cluster.namespace, "-k", str(ROOT / "manifests" / "samples"))
+    if cluster.policy_interval is not None:
+        interval = json.dumps({"spec": {"interval": cluster.policy_interval}})
+        cluster.kubectl(
+            *("patch", "driftpolicy", POLICY, "-n", cluster.namespace, "--type=merge", "-p"),
+            interval,
+        )
     status = wait_for(f"ModelDeployment {MODEL} Ready", lambda: ready_status(cluster), timeout=300)
     assert status.get("modelUri", FIRST_URI) == FIRST_URI
     return cluster
