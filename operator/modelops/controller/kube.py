@@ -11,7 +11,6 @@ and keeps the result right even where the server ignored them.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -283,7 +282,7 @@ def retry_after(response: Any, attempt: int) -> float:
 
 def _status_message(data: bytes | None) -> str:
     try:
-        return str(json.loads(data or b"{}").get("message", ""))
+        return str(orjson.loads(data or b"{}").get("message", ""))
     except (ValueError, AttributeError):
         return ""
 
