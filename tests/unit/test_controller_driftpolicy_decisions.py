@@ -1383,6 +1383,33 @@ def test_a_tick_with_nothing_due_neither_parses_nor_asks_the_server(
     assert world.tick()["lastEvaluationTime"] == world.clock.text()
 
 
+def test_new_scores_without_a_new_decision_wait_for_the_report_period(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 2})
+    first = world.calm()
+    assert first["features"][0]["scores"]["ks"] == 0.0
+    writes = len(world.kube.patches(DRIFT_POLICIES, subresource="status"))
+    reported = first["lastEvaluationTime"]
+
+    status = world.window((520, 480, 0))  # other scores, still no drift: nothing written
+    assert world.kube.patches(DRIFT_POLICIES, subresource="status")[writes:] == []
+    assert status["lastEvaluationTime"] == reported
+    assert status["features"][0]["scores"]["ks"] == 0.0
+    assert world.counter(
+        "modelops_drift_score", namespace=NS, policy=POLICY, model=MODEL, feature="x", metric="ks"
+    ) == pytest.approx(0.02)
+
+    world.clock.advance(300 - 2 * INTERVAL)  # the report period has passed since the write
+    status = world.window((530, 470, 0))
+    assert status["lastEvaluationTime"] == world.clock.text()
+    assert status["features"][0]["scores"]["ks"] == pytest.approx(0.03)
+    assert len(world.kube.patches(DRIFT_POLICIES, subresource="status")) == writes + 1
+
+    status = world.drift()  # a decision (DriftDetected, the streak) is written at once
+    assert status["lastEvaluationTime"] == world.clock.text()
+    assert status["consecutiveBreaches"] == 1
+    assert world.condition_state("DriftDetected") == ("True", "DriftFound")
+
+
 def test_a_running_job_is_followed_on_every_tick_while_the_policy_stays_unchanged(
     world: World,
 ) -> None:

@@ -538,9 +538,11 @@ class DriftPolicyStatus(StatusModel):
     observed_generation: int | None = None
     """The metadata.generation the status describes."""
     last_evaluation_time: datetime | None = None
-    """When drift was last evaluated."""
+    """The evaluation the status's scores come from. Written when a decision changes, otherwise
+    at most MODELOPS_STATUS_REPORT_SECONDS (300 s) apart: the operator's gauges carry every
+    evaluation."""
     samples: int | None = None
-    """Rows in the last evaluation window."""
+    """Rows in the window of that evaluation."""
     consecutive_breaches: int = 0
     """Evaluations in a row that breached the trigger."""
     drifted_features: int | None = None
@@ -554,7 +556,7 @@ class DriftPolicyStatus(StatusModel):
             }
         ),
     ] = []
-    """Per-feature scores of the last evaluation."""
+    """Per-feature scores of that evaluation."""
     conditions: ConditionList = []
     """DriftDetected, PredictionDrift, PerformanceDegraded, Retraining, PromotionPending and
     SourceReady."""

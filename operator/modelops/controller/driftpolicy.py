@@ -10,7 +10,8 @@ unchanged since an earlier tick, shows none of it due returns at once: see ``qui
    live metric from feedback; apply the trigger rule over the signals ``trigger.signals`` lists,
    which may create the retraining Job (its name is the idempotency key, see
    ``resources.names.job_name``: a retry after any failure meets a 409 and adopts the Job);
-4. patch status once, only if it changed in more than the evaluation time.
+4. patch status once, only if a decision changed or the scores are due for a report
+   (``reporting``).
 
 Every decision emits one Event with a CamelCase reason.
 """
@@ -46,7 +47,7 @@ from modelops.api import (
 from modelops.api.conditions import ConditionStatus
 from modelops.api.driftpolicy import CLASSIFICATION_LIVE_METRICS, Retraining
 from modelops.artifacts import TrainingResult
-from modelops.controller import fairness_gate, promotion, signals, trigger
+from modelops.controller import fairness_gate, promotion, reporting, signals, trigger
 from modelops.controller.context import Context
 from modelops.controller.kube import (
     DRIFT_POLICIES,
@@ -193,16 +194,15 @@ class Tick:
             self.event(event_type, reason, message)
 
     def write(self) -> None:
-        """Patch status if anything but the evaluation time changed; then post the Events."""
+        """Patch status when a decision changed or the scores are due for a report (see
+        ``reporting``); then post the Events."""
         if self.status == self.previous:  # most ticks: nothing was due (no dumps to compare)
             self._post_events()
             return
         new, old = dump_status(self.status), dump_status(self.previous)
-        compare_new = {k: v for k, v in new.items() if k != "lastEvaluationTime"}
-        compare_old = {k: v for k, v in old.items() if k != "lastEvaluationTime"}
-        if compare_new != compare_old or (
-            "lastEvaluationTime" in new and "lastEvaluationTime" not in old
-        ):
+        report_every = timedelta(seconds=self.ctx.settings.status_report_seconds)
+        last_written = self.previous.last_evaluation_time
+        if reporting.needs_write(old, new, last_written, self.now, report_every):
             self.ctx.kube.patch_status(
                 DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
             )

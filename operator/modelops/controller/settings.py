@@ -55,6 +55,9 @@ class OperatorSettings(BaseModel):
     drift_tick_seconds: Seconds = 5.0
     """How often each DriftPolicy's timer wakes up to check whether its interval is due and to
     follow its retraining Job. Keep it well below the shortest spec.interval."""
+    status_report_seconds: Seconds = 300.0
+    """How old a DriftPolicy's status may get before the latest scores are written when no
+    decision changed (a decision is written at once; the metrics carry every evaluation)."""
     scrape_timeout_seconds: Seconds = 5.0
     """Timeout of one HTTP request to a serving pod or to Prometheus."""
     scrape_concurrency: Annotated[int, Field(ge=1, le=256)] = 16

@@ -1,0 +1,81 @@
+"""When a DriftPolicy's status is written: on a decision, or as a periodic report of the scores.
+
+Every evaluation measures every feature, the predictions and the live metric, and the numbers
+differ every time. Writing them at every interval costs a PATCH, the watch event it causes and a
+fresh parse of the policy at the next tick: at 2,000 policies, most of the operator's work. The
+kubelet faces the same with node status (computed every 10 s; written when it changed or when
+``nodeStatusReportFrequency`` has passed). So here: the status is written when anything other
+than the measurements changed (a condition's status or reason, the streak of breaches, which
+features breached, the retraining, the schedule, the generation), and otherwise once the status
+written last is ``report_every`` old. The gauges carry every evaluation's scores.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelops.api import reasons
+
+MEASURED_KEYS = frozenset({"lastEvaluationTime", "samples"})
+"""Top-level status fields that every evaluation changes."""
+MEASURED_PARTS = {
+    "features": frozenset({"scores"}),
+    "predictionDrift": frozenset({"samples", "scores"}),
+    "performance": frozenset({"value", "samples"}),
+}
+"""Measured fields inside status objects (or inside each item of a status list)."""
+MEASURED_CONDITIONS = frozenset(
+    {reasons.DRIFT_DETECTED, reasons.PREDICTION_DRIFT, reasons.PERFORMANCE_DEGRADED}
+)
+"""Conditions whose message quotes the evaluation's numbers (rows, scores): their status and
+reason are decisions, their message a measurement. Other messages (which pods were read, and
+how) are written when they change."""
+
+
+def decisions(status: dict[str, Any]) -> dict[str, Any]:
+    """A dumped status (camelCase, as stored) without its measurements: what was decided."""
+    kept: dict[str, Any] = {}
+    for key, value in status.items():
+        if key in MEASURED_KEYS:
+            continue
+        measured = MEASURED_PARTS.get(key)
+        if key == "conditions" and isinstance(value, list):
+            kept[key] = [_condition_decision(c) for c in value]
+        elif measured is None:
+            kept[key] = value
+        elif isinstance(value, list):
+            kept[key] = [_without(item, measured) for item in value]
+        else:
+            kept[key] = _without(value, measured)
+    return kept
+
+
+def needs_write(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    last_written: datetime | None,
+    now: datetime,
+    report_every: timedelta,
+) -> bool:
+    """Whether ``new`` goes to the API server, ``old`` being the stored status: a decision
+    changed, or the stored measurements (written at ``last_written``) are due for a report."""
+    if new == old:
+        return False
+    if decisions(new) != decisions(old):
+        return True
+    if "lastEvaluationTime" not in new:
+        return False  # measurements without an evaluation: nothing to report
+    return last_written is None or now - last_written >= report_every
+
+
+def _condition_decision(condition: Any) -> Any:
+    if isinstance(condition, dict) and condition.get("type") in MEASURED_CONDITIONS:
+        return _without(condition, frozenset({"message"}))
+    return condition
+
+
+def _without(value: Any, measured: frozenset[str]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k not in measured}
