@@ -1410,6 +1410,21 @@ def test_new_scores_without_a_new_decision_wait_for_the_report_period(world: Wor
     assert world.condition_state("DriftDetected") == ("True", "DriftFound")
 
 
+def test_a_report_only_policy_counts_its_streak_in_memory_between_reports(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 2}, retraining={"enabled": False})
+    assert world.drift()["consecutiveBreaches"] == 1
+    assert world.drift()["consecutiveBreaches"] == 2  # the count the trigger asks for
+    writes = len(world.kube.patches(DRIFT_POLICIES, subresource="status"))
+    for _ in range(4):  # still drifting, retraining disabled: nothing new decided
+        assert world.drift()["consecutiveBreaches"] == 2
+    assert len(world.kube.patches(DRIFT_POLICIES, subresource="status")) == writes
+    status = world.drift()  # 300 s since the last write: reported, with the whole streak
+    assert status["consecutiveBreaches"] == 7
+    assert status["lastEvaluationTime"] == world.clock.text()
+    assert world.calm()["consecutiveBreaches"] == 0  # the streak broken: written at once
+    assert world.drift()["consecutiveBreaches"] == 1  # counted from the reset, not from memory
+
+
 def test_a_running_job_is_followed_on_every_tick_while_the_policy_stays_unchanged(
     world: World,
 ) -> None:

@@ -130,3 +130,12 @@ def test_decisions_keep_what_is_not_measured() -> None:
         "reason": "NoDrift",
     }
     assert kept["conditions"][1] == status()["conditions"][1]
+
+
+def test_a_streak_counts_as_a_decision_up_to_the_trigger_count() -> None:
+    one, two, three = (status(consecutiveBreaches=n) for n in (1, 2, 3))
+    assert needs_write(one, two, T0, T0, EVERY, streak_cap=2)  # the trigger's count reached
+    assert not needs_write(two, three, T0, T0, EVERY, streak_cap=2)  # nothing new decided
+    assert needs_write(two, three, T0, T0 + EVERY, EVERY, streak_cap=2)  # reported in time
+    assert needs_write(three, status(), T0, T0, EVERY, streak_cap=2)  # reset: a Job started
+    assert needs_write(two, three, T0, T0, EVERY)  # without a cap every count is a decision

@@ -17,9 +17,9 @@ from modelops.resources import BuildDefaults
 
 
 class PolicyMemory:
-    """In-memory facts of this operator run: evaluation times that were not written, each
-    policy's digest (``quiet``), and the profiles and holdout metrics already fetched (keyed by
-    model URI; a model directory is immutable)."""
+    """In-memory facts of this operator run: evaluation times and streaks of breaches that were
+    not written (``reporting``), each policy's digest (``quiet``), and the profiles and holdout
+    metrics already fetched (keyed by model URI; a model directory is immutable)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -28,6 +28,7 @@ class PolicyMemory:
         self._holdout: dict[str, dict[str, float]] = {}
         self._blocked: set[tuple[str, str]] = set()
         self._digests: dict[str, Digest] = {}
+        self._streaks: dict[str, int] = {}
 
     def evaluated(self, key: str) -> datetime | None:
         with self._lock:
@@ -36,6 +37,16 @@ class PolicyMemory:
     def mark_evaluated(self, key: str, when: datetime) -> None:
         with self._lock:
             self._evaluated[key] = when
+
+    def streak(self, key: str) -> int | None:
+        """The policy's consecutive breaches as this run last counted them (status may hold an
+        older count: see ``reporting``)."""
+        with self._lock:
+            return self._streaks.get(key)
+
+    def keep_streak(self, key: str, breaches: int) -> None:
+        with self._lock:
+            self._streaks[key] = breaches
 
     def digest(self, key: str) -> Digest | None:
         """What the last parsed resourceVersion of the policy ``key`` said (see ``quiet``)."""
@@ -82,6 +93,7 @@ class PolicyMemory:
         with self._lock:
             self._evaluated.pop(key, None)
             self._digests.pop(key, None)
+            self._streaks.pop(key, None)
             self._blocked = {blocked for blocked in self._blocked if blocked[0] != key}
 
 

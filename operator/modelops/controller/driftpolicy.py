@@ -160,9 +160,17 @@ class Tick:
         self.name: str = self.meta["name"]
         self.generation = int(self.meta.get("generation") or 0)
         self.owner = Owner.of(body)
+        self.key = _key(body)
         self.previous = read_status(body)
         self.status = read_status(body)  # validating again is cheaper than a deep copy
         self.status.observed_generation = self.generation
+        counted = ctx.memory.streak(self.key)
+        if counted is not None:  # a streak this run counted but has not written yet
+            self.status.consecutive_breaches = counted
+        self.streak_before = self.status.consecutive_breaches
+        self.streak_cap: int | None = None
+        """The trigger's consecutiveEvaluations, once the spec is read: a longer streak decides
+        nothing new (``reporting``)."""
         self.now = utcnow()
         self.events: list[tuple[str, str, str]] = []
         self.started = False
@@ -199,10 +207,13 @@ class Tick:
         if self.status == self.previous:  # most ticks: nothing was due (no dumps to compare)
             self._post_events()
             return
+        self.ctx.memory.keep_streak(self.key, self.status.consecutive_breaches)
         new, old = dump_status(self.status), dump_status(self.previous)
         report_every = timedelta(seconds=self.ctx.settings.status_report_seconds)
         last_written = self.previous.last_evaluation_time
-        if reporting.needs_write(old, new, last_written, self.now, report_every):
+        if reporting.needs_write(
+            old, new, last_written, self.now, report_every, streak_cap=self.streak_cap
+        ):
             self.ctx.kube.patch_status(
                 DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
             )
@@ -246,6 +257,7 @@ def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None
             )
             run.write()
             return
+        run.streak_cap = spec.trigger.consecutive_evaluations
         if version:
             ctx.memory.keep_digest(key, Digest.of(version, run.generation, spec, run.previous))
         follow_retraining(run, spec)
@@ -426,7 +438,7 @@ def judge(
     if not judged:
         return
     breached = [s for s in CAUSES if judged.get(s)]
-    run.status.consecutive_breaches = run.previous.consecutive_breaches + 1 if breached else 0
+    run.status.consecutive_breaches = run.streak_before + 1 if breached else 0
     if run.started:  # the schedule started a Job this tick: a new run of breaches begins
         run.status.consecutive_breaches = 0
         return

@@ -5,9 +5,10 @@ differ every time. Writing them at every interval costs a PATCH, the watch event
 fresh parse of the policy at the next tick: at 2,000 policies, most of the operator's work. The
 kubelet faces the same with node status (computed every 10 s; written when it changed or when
 ``nodeStatusReportFrequency`` has passed). So here: the status is written when anything other
-than the measurements changed (a condition's status or reason, the streak of breaches, which
-features breached, the retraining, the schedule, the generation), and otherwise once the status
-written last is ``report_every`` old. The gauges carry every evaluation's scores.
+than the measurements changed (a condition's status or reason, the streak of breaches up to the
+trigger's count, which features breached, the retraining, the schedule, the generation), and
+otherwise once the status written last is ``report_every`` old. The gauges carry every
+evaluation's scores; the streak counted meanwhile is kept in the operator's memory.
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ reason are decisions, their message a measurement. Other messages (which pods we
 how) are written when they change."""
 
 
-def decisions(status: dict[str, Any]) -> dict[str, Any]:
-    """A dumped status (camelCase, as stored) without its measurements: what was decided."""
+def decisions(status: dict[str, Any], streak_cap: int | None = None) -> dict[str, Any]:
+    """A dumped status (camelCase, as stored) without its measurements: what was decided.
+
+    With ``streak_cap`` (the trigger's consecutiveEvaluations) a streak of breaches counts up to
+    the cap: beyond it every evaluation adds one more and decides nothing new (retraining is
+    disabled, cooling down or already running)."""
     kept: dict[str, Any] = {}
     for key, value in status.items():
         if key in MEASURED_KEYS:
+            continue
+        if key == "consecutiveBreaches" and streak_cap is not None and isinstance(value, int):
+            kept[key] = min(value, streak_cap)
             continue
         measured = MEASURED_PARTS.get(key)
         if key == "conditions" and isinstance(value, list):
@@ -57,12 +65,14 @@ def needs_write(
     last_written: datetime | None,
     now: datetime,
     report_every: timedelta,
+    *,
+    streak_cap: int | None = None,
 ) -> bool:
     """Whether ``new`` goes to the API server, ``old`` being the stored status: a decision
     changed, or the stored measurements (written at ``last_written``) are due for a report."""
     if new == old:
         return False
-    if decisions(new) != decisions(old):
+    if decisions(new, streak_cap) != decisions(old, streak_cap):
         return True
     if "lastEvaluationTime" not in new:
         return False  # measurements without an evaluation: nothing to report
