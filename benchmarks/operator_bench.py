@@ -29,8 +29,9 @@ thread of this process serves the fake model-server pods (one listener each, on 
 own non-loopback address, never loopback or another machine: the counts document of any model
 by path, growing at every scrape, the profile, ``/metrics`` text of one model); N
 ModelDeployments with ``replicas: 0`` (the real EndpointSlice controller's slice stays empty)
-and, per pod of each, a hand-made EndpointSlice labelled with the Service's name and
-``endpointslice.kubernetes.io/managed-by: bench``; N DriftPolicies at ``--interval``. The
+and, per pod of each, a hand-made EndpointSlice labelled as the EndpointSlice controller labels
+one (the Service's labels and name, ``endpointslice.kubernetes.io/managed-by: bench``); N
+DriftPolicies at ``--interval``. The
 operator runs with its default settings. Over a steady ``--window`` after every policy was
 evaluated twice: the operator's CPU per minute (/proc) and per evaluation (all its CPU over the
 evaluations the pods saw, counted as each policy's rate over the window), the lag behind each
@@ -796,13 +797,19 @@ async def drift_scale_run(
         return time.perf_counter() - begin
 
     def slice_of(i: int, index: int) -> dict[str, Any]:
+        from modelops.resources import labels
+
         model = f"model-{i:04d}"
         return {
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
                 "name": f"{model}-bench-{index:05d}",
+                # As the EndpointSlice controller labels a slice: the Service's labels, plus
+                # the Service's name and the slice's manager.
                 "labels": {
+                    **labels.model_labels(model),
+                    labels.COMPONENT: "server",
                     "kubernetes.io/service-name": model,
                     "endpointslice.kubernetes.io/managed-by": "bench",
                 },

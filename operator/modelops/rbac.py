@@ -99,9 +99,12 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         api_groups=("",),
         resources=("services",),
-        verbs=("get", "create", "patch"),
+        verbs=("get", "list", "watch", "create", "patch"),
         scope="namespaced",
-        why="One Service per ModelDeployment (controller/modeldeployment.py).",
+        why=(
+            "One Service per ModelDeployment (controller/modeldeployment.py); watched (our "
+            "labels only) so a resync reads it from memory and a deleted one is recreated."
+        ),
     ),
     Rule(
         api_groups=("batch",),
@@ -123,9 +126,12 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         api_groups=("discovery.k8s.io",),
         resources=("endpointslices",),
-        verbs=("list",),
+        verbs=("list", "watch"),
         scope="namespaced",
-        why="The `pods` drift source finds the ready serving endpoints behind the Service.",
+        why=(
+            "The `pods` drift source finds the ready serving endpoints behind the Service "
+            "(watched with our Services' labels, listed when none is watched yet)."
+        ),
     ),
     Rule(
         api_groups=("",),

@@ -40,6 +40,7 @@ from modelops.controller.kube import (
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
 from modelops.controller.sources import SourceError
+from modelops.controller.watched import Watched, lean
 from modelops.drift.profile import FeatureProfile, Profile
 from modelops.resources import Owner, TrainingRequest, build_job, job_name
 from modelops.resources import labels as label_keys
@@ -1334,15 +1335,13 @@ def test_an_evaluation_reads_its_model_from_the_watch_index_and_asks_the_server_
     stored = real_get(MODEL_DEPLOYMENTS, NS, MODEL)
     assert stored is not None
     stored["metadata"]["managedFields"] = [{"manager": "kubectl"}]
-    index: dict[tuple[str, str], list[dict[str, Any]]] = {
-        (NS, MODEL): [driftpolicy.indexed_model(stored)]
-    }
+    index: dict[tuple[str, str], list[dict[str, Any]]] = {(NS, MODEL): [lean(stored)]}
     assert "managedFields" not in index[(NS, MODEL)][0]["metadata"]
     policy = real_get(DRIFT_POLICIES, NS, POLICY)
     assert policy is not None
     world.pods.serve(DRIFT)
     world.clock.advance(INTERVAL)
-    driftpolicy.tick(world.ctx, policy, models=driftpolicy.IndexedModels(index))
+    driftpolicy.tick(world.ctx, policy, models=Watched(index))
     assert "modeldeployments" not in reads
     assert world.status()["samples"] == 1000
     assert world.jobs() == [job_for("v1-r1")]  # the spec from the index started the Job
@@ -1352,9 +1351,41 @@ def test_an_evaluation_reads_its_model_from_the_watch_index_and_asks_the_server_
     world.clock.advance(INTERVAL)
     policy = real_get(DRIFT_POLICIES, NS, POLICY)
     assert policy is not None
-    driftpolicy.tick(world.ctx, policy, models=driftpolicy.IndexedModels(index))
+    driftpolicy.tick(world.ctx, policy, models=Watched(index))
     assert reads.count("modeldeployments") == 1
     assert world.status()["lastEvaluationTime"] == world.clock.text()
+
+
+def test_an_evaluation_finds_its_pods_in_the_watched_slices(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1})
+    lists: list[str] = []
+    real_list = world.kube.list
+
+    def counted_list(kind: Any, namespace: str, selector: dict[str, str]) -> Any:
+        lists.append(kind.plural)
+        return real_list(kind, namespace, selector)
+
+    monkeypatch.setattr(world.kube, "list", counted_list)
+    (endpoint_slice,) = real_list(ENDPOINT_SLICES, NS, {})
+    index = {(NS, MODEL): [lean(endpoint_slice)]}  # keyed by the Service's name
+    world.pods.serve(DRIFT)
+    world.clock.advance(INTERVAL)
+    policy = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert policy is not None
+    driftpolicy.tick(world.ctx, policy, slices=Watched(index))
+    assert "endpointslices" not in lists
+    assert world.status()["samples"] == 1000
+
+    index.clear()  # none watched yet (or the Service has no endpoints): asked of the server
+    world.pods.serve(CALM)
+    world.clock.advance(INTERVAL)
+    policy = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert policy is not None
+    driftpolicy.tick(world.ctx, policy, slices=Watched(index))
+    assert lists.count("endpointslices") == 1
+    assert world.status()["samples"] == 1000
 
 
 # --------------------------------------------------------------------------- quiet ticks

@@ -107,6 +107,10 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str, str]]:
     return posted
 
 
+#: The indexes Kopf passes to every handler, as before any watch delivered a child.
+NO_CHILDREN_WATCHED: dict[str, Any] = {"server_deployments": {}, "server_services": {}}
+
+
 def memo_with(kube: Any) -> kopf.Memo:
     memo = kopf.Memo()
     memo.ctx = Context(kube=kube, settings=CONFIG, metrics=OperatorMetrics())
@@ -121,7 +125,7 @@ def test_a_failed_reconcile_is_a_warning_event_and_a_condition_message(
     reconcile = handler(registry, "reconcile_model")
     kube = RefusingKube()
     with pytest.raises(kopf.TemporaryError) as raised:
-        reconcile(body=kopf.Body(MODEL), memo=memo_with(kube))
+        reconcile(body=kopf.Body(MODEL), memo=memo_with(kube), **NO_CHILDREN_WATCHED)
     assert raised.value.delay == handlers.RETRY_DELAY
     assert len(events) == 1
     name, type_, reason, message = events[0]
@@ -137,7 +141,11 @@ def test_a_failed_reconcile_is_a_warning_event_and_a_condition_message(
         assert "forbidden" in conditions[type_]["message"]
     # The retry meets the same failure: no second Event, no second status write.
     with pytest.raises(kopf.TemporaryError):
-        reconcile(body=kopf.Body({**MODEL, "status": kube.statuses[-1]}), memo=memo_with(kube))
+        reconcile(
+            body=kopf.Body({**MODEL, "status": kube.statuses[-1]}),
+            memo=memo_with(kube),
+            **NO_CHILDREN_WATCHED,
+        )
     assert len(events) == 1
     assert len(kube.statuses) == 1
 
@@ -149,7 +157,9 @@ def test_a_failed_status_write_does_not_hide_the_first_error(
     handlers.register(registry, CONFIG)
     with pytest.raises(kopf.TemporaryError, match="forbidden"):
         handler(registry, "reconcile_model")(
-            body=kopf.Body(MODEL), memo=memo_with(RefusingKube(status_fails=True))
+            body=kopf.Body(MODEL),
+            memo=memo_with(RefusingKube(status_fails=True)),
+            **NO_CHILDREN_WATCHED,
         )
     assert [e[2] for e in events] == ["APIError"]
 

@@ -259,7 +259,8 @@ def kopf_requests() -> Iterator[Access]:
     handlers.register(registry, settings.OperatorSettings())
     yield ("list", "apiextensions.k8s.io", "customresourcedefinitions")
     yield ("watch", "apiextensions.k8s.io", "customresourcedefinitions")
-    for attr, patches in (("_watching", False), ("_changing", True), ("_spawning", True)):
+    kinds = (("_watching", False), ("_indexing", False), ("_changing", True), ("_spawning", True))
+    for attr, patches in kinds:
         for handler in getattr(registry, attr).get_all_handlers():
             selector = handler.selector
             group = selector.group or ""

@@ -18,7 +18,7 @@ Every decision emits one Event with a CamelCase reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -71,6 +71,7 @@ from modelops.controller.sources import (
     ready_endpoints,
     scrape_pods,
 )
+from modelops.controller.watched import Watched
 from modelops.controller.window import SeriesKey
 from modelops.drift import (
     DEFAULT_THRESHOLDS,
@@ -128,32 +129,21 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def indexed_model(body: dict[str, Any]) -> dict[str, Any]:
-    """What the operator keeps of a ModelDeployment in memory (not its managedFields)."""
-    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
-    return {**body, "metadata": meta}
-
-
-class IndexedModels:
-    """The ModelDeployments Kopf's index holds (``handlers``), by namespace and name."""
-
-    def __init__(self, index: Mapping[tuple[str, str], Iterable[dict[str, Any]]]) -> None:
-        self._index = index
-
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The ModelDeployment, or None when the index does not have it (yet)."""
-        return next(iter(self._index.get((namespace, name), ())), None)
-
-
 class Tick:
     """One timer tick of one policy: the status being built and the Events to post."""
 
     def __init__(
-        self, ctx: Context, body: dict[str, Any], models: IndexedModels | None = None
+        self,
+        ctx: Context,
+        body: dict[str, Any],
+        models: Watched | None = None,
+        slices: Watched | None = None,
     ) -> None:
         self.ctx = ctx
         self.models = models
         """The watched ModelDeployments (None: read each with a GET)."""
+        self.slices = slices
+        """The watched EndpointSlices by Service (None: LIST them at each evaluation)."""
         self.body = body
         self.meta = body["metadata"]
         self.namespace: str = self.meta["namespace"]
@@ -239,7 +229,12 @@ def is_quiet(ctx: Context, body: Mapping[str, Any]) -> bool:
     )
 
 
-def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None) -> None:
+def tick(
+    ctx: Context,
+    body: dict[str, Any],
+    models: Watched | None = None,
+    slices: Watched | None = None,
+) -> None:
     """Run one timer tick of a DriftPolicy (see the module docstring); a quiet one (``is_quiet``)
     returns at once and is not counted as a reconciliation."""
     if is_quiet(ctx, body):
@@ -247,7 +242,7 @@ def tick(ctx: Context, body: dict[str, Any], models: IndexedModels | None = None
     key = _key(body)
     version = str(body["metadata"].get("resourceVersion") or "")
     with ctx.metrics.reconciling(KIND):
-        run = Tick(ctx, body, models)
+        run = Tick(ctx, body, models, slices)
         try:
             spec = DriftPolicySpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
@@ -313,10 +308,7 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     wanted_version = md_spec.model.version or md_status.model_version
     settings = ctx.settings
     try:
-        slices = ctx.kube.list(
-            ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service_name(md_name)}
-        )
-        endpoints = ready_endpoints(slices)
+        endpoints = ready_endpoints(_slices(run, md_name))
         if spec.source.type == "prometheus":
             assert spec.source.url is not None  # the API type guarantees it
             window_text = spec.source.window or spec.interval
@@ -372,6 +364,16 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
         reasons.SOURCE_READY, "True", reasons.SOURCE_REACHABLE, f"Read {detail}.", "Normal"
     )
     judge(run, spec, profile, counts_matrix(profile, window), md_name, version, md, md_spec, window)
+
+
+def _slices(run: Tick, md_name: str) -> list[dict[str, Any]]:
+    """The EndpointSlices of the model's Service: as watched, else (no slice of the Service
+    watched yet) as listed."""
+    service = service_name(md_name)
+    watched = run.slices.all(run.namespace, service) if run.slices is not None else []
+    if watched:
+        return watched
+    return run.ctx.kube.list(ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service})
 
 
 def _feedback_task(spec: DriftPolicySpec) -> SignalTask | None:

@@ -28,12 +28,16 @@ from modelops.controller.diffbase import LeanDiffBaseStorage
 from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError, post_event
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
+from modelops.controller.watched import Key, Watched, lean
 from modelops.resources import labels
 
 MODEL_DEPLOYMENT = (API_GROUP, API_VERSION, "modeldeployments")
 DRIFT_POLICY = (API_GROUP, API_VERSION, "driftpolicies")
 DEPLOYMENT = ("apps", "v1", "deployments")
-#: The labels of the serving Deployments the operator creates (and the only ones it watches).
+SERVICE = ("", "v1", "services")
+ENDPOINT_SLICE = ("discovery.k8s.io", "v1", "endpointslices")
+#: The labels of the serving Deployments and Services the operator creates (and the only ones
+#: it watches); the EndpointSlice controller copies a Service's labels onto its slices.
 SERVER_LABELS = {labels.MANAGED_BY: labels.MANAGER, labels.COMPONENT: "server"}
 FINALIZER = f"{API_GROUP}/finalizer"
 #: Retry delay after an API error (a transient 5xx, a timeout) instead of Kopf's default 60 s.
@@ -166,8 +170,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.execution.max_workers = HANDLER_THREADS
     settings.networking.request_timeout = config.api_timeout_seconds
     # Kopf applies a handler's ``labels=`` on the client, after listing and watching every
-    # Deployment of the cluster; this selector goes into the list and watch requests instead.
-    settings.watching.label_selectors[DEPLOYMENT] = labels.selector(SERVER_LABELS)
+    # object of the kind in the cluster; this selector goes into the list and watch requests.
+    for kind in (DEPLOYMENT, SERVICE, ENDPOINT_SLICE):
+        settings.watching.label_selectors[kind] = labels.selector(SERVER_LABELS)
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
@@ -223,43 +228,78 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         initial_delay=config.resync_seconds,
         registry=registry,
     )
-    def reconcile_model(body: kopf.Body, memo: Any, **_: Any) -> None:
+    def reconcile_model(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        deployments = Watched(kwargs["server_deployments"])  # the indexes below
+        services = Watched(kwargs["server_services"])
         guarded(
             failures,
             "Reconcile",
             body,
-            lambda: modeldeployment.reconcile(_ctx(memo), dict(body)),
+            lambda: modeldeployment.reconcile(_ctx(memo), dict(body), deployments, services),
         )
 
     @kopf.on.delete(*MODEL_DEPLOYMENT, id="forget", optional=True, registry=registry)
     def forget_model(body: kopf.Body, memo: Any, **_: Any) -> None:
         guarded(failures, "Forget", body, lambda: modeldeployment.forget(_ctx(memo), dict(body)))
 
-    # Filtered by the server (configure_kopf); the same labels here keep Kopf's own check.
+    # The children as their watches delivered them: a resync that changes nothing reads them
+    # here instead of with two GETs (``watched``). Filtered by the server (configure_kopf); the
+    # same labels here keep Kopf's own check.
+    @kopf.index(*DEPLOYMENT, labels=SERVER_LABELS, id="server_deployments", registry=registry)
+    def server_deployments(
+        body: kopf.Body, namespace: str | None, name: str, **_: Any
+    ) -> dict[Key, dict[str, Any]]:
+        return {(namespace, name): lean(body)}
+
+    @kopf.index(*SERVICE, labels=SERVER_LABELS, id="server_services", registry=registry)
+    def server_services(
+        body: kopf.Body, namespace: str | None, name: str, **_: Any
+    ) -> dict[Key, dict[str, Any]]:
+        return {(namespace, name): lean(body)}
+
     @kopf.on.event(*DEPLOYMENT, labels=SERVER_LABELS, registry=registry)
     def deployment_changed(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])
 
         def mirror() -> None:
             if event["type"] == "DELETED":
-                owner = _owner_body(_ctx(memo), obj)
-                if owner is not None and not owner["metadata"].get("deletionTimestamp"):
-                    modeldeployment.reconcile(_ctx(memo), owner)
+                recreate(_ctx(memo), obj)
             else:
                 modeldeployment.refresh_status(_ctx(memo), obj)
 
         # Kopf does not retry watch-event handlers; the ModelDeployment's resync catches up.
         guarded(failures, "Status update from the Deployment", obj, mirror, retried=False)
 
+    @kopf.on.event(*SERVICE, labels=SERVER_LABELS, registry=registry)
+    def service_changed(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
+        if event["type"] == "DELETED":
+            guarded(
+                failures,
+                "Recreating the Service",
+                obj,
+                lambda: recreate(_ctx(memo), obj),
+                retried=False,
+            )
+
     # --- DriftPolicy ----------------------------------------------------------------------
 
     @kopf.index(*MODEL_DEPLOYMENT, id="model_deployments", registry=registry)
     def model_deployments(
         body: kopf.Body, namespace: str | None, name: str, **_: Any
-    ) -> dict[tuple[str | None, str], dict[str, Any]]:
+    ) -> dict[Key, dict[str, Any]]:
         """Every ModelDeployment as its watch last delivered it: a drift evaluation reads its
         model from here rather than with a GET (one request less per evaluation)."""
-        return {(namespace, name): driftpolicy.indexed_model(dict(body))}
+        return {(namespace, name): lean(body)}
+
+    @kopf.index(*ENDPOINT_SLICE, labels=SERVER_LABELS, id="server_slices", registry=registry)
+    def server_slices(
+        body: kopf.Body, namespace: str | None, **_: Any
+    ) -> dict[Key, dict[str, Any]] | None:
+        """The serving Services' EndpointSlices, by Service: an evaluation of the ``pods``
+        source finds its pods here rather than with a LIST."""
+        service = (body.get("metadata", {}).get("labels") or {}).get(labels.SERVICE_NAME)
+        return None if not service else {(namespace, service): lean(body)}
 
     @kopf.daemon(*DRIFT_POLICY, id="evaluate", registry=registry)
     async def drive_policy(
@@ -274,7 +314,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         failure is posted (``guarded``) and logged, and the next tick tries again.
         """
         ctx = _ctx(memo)
-        models = driftpolicy.IndexedModels(kwargs["model_deployments"])  # the index above
+        models = Watched(kwargs["model_deployments"])  # the indexes above
+        slices = Watched(kwargs["server_slices"])
         loop = asyncio.get_running_loop()
         period = config.drift_tick_seconds
         due = loop.time()
@@ -287,7 +328,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
                         failures,
                         "Evaluation",
                         snapshot,
-                        lambda: driftpolicy.tick(ctx, snapshot, models=models),
+                        lambda: driftpolicy.tick(ctx, snapshot, models=models, slices=slices),
                     )
 
                 try:
@@ -305,6 +346,14 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     @kopf.on.delete(*DRIFT_POLICY, id="forget", optional=True, registry=registry)
     def forget_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
         guarded(failures, "Forget", body, lambda: driftpolicy.forget(_ctx(memo), dict(body)))
+
+
+def recreate(ctx: Context, child: dict[str, Any]) -> None:
+    """A Deployment or Service of a ModelDeployment was deleted: reconcile its owner (unless
+    it is being deleted too) with fresh reads, the watched copies may still hold the child."""
+    owner = _owner_body(ctx, child)
+    if owner is not None and not owner["metadata"].get("deletionTimestamp"):
+        modeldeployment.reconcile(ctx, owner)
 
 
 def _owner_body(ctx: Context, obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -42,6 +42,7 @@ from modelops.controller.kube import (
     ResourceType,
     post_event,
 )
+from modelops.controller.watched import Watched
 from modelops.resources import Owner, build_deployment, build_service, service_url
 from modelops.resources import labels as label_keys
 
@@ -349,11 +350,23 @@ def read_status(body: dict[str, Any]) -> ModelDeploymentStatus:
 
 
 def _ensure(
-    kube: Kube, kind: ResourceType, desired: dict[str, Any], owner: Owner, *, fresh: bool
+    kube: Kube,
+    kind: ResourceType,
+    desired: dict[str, Any],
+    owner: Owner,
+    *,
+    fresh: bool,
+    watched: Watched | None = None,
 ) -> tuple[dict[str, Any], str | None]:
-    """Make the child match ``desired``; returns it and what was done (None: nothing)."""
+    """Make the child match ``desired``; returns it and what was done (None: nothing).
+
+    The live child is read from ``watched`` (the operator's watch of such children) when it
+    holds it, else with a GET, unless ``fresh`` (a first reconcile: it cannot exist yet). A
+    watched copy a moment old can only cause a patch that changes nothing."""
     name = desired["metadata"]["name"]
-    live = None if fresh else kube.get(kind, owner.namespace, name)
+    live = watched.get(owner.namespace, name) if watched is not None else None
+    if live is None and not fresh:
+        live = kube.get(kind, owner.namespace, name)
     if live is None:
         try:
             return kube.create(kind, owner.namespace, desired), "created"
@@ -381,13 +394,24 @@ class NameTakenError(Exception):
     """A child's deterministic name is taken by an object another controller owns."""
 
 
-def reconcile(ctx: Context, body: dict[str, Any]) -> None:
-    """Bring the Deployment, the Service and the status of one ModelDeployment up to date."""
+def reconcile(
+    ctx: Context,
+    body: dict[str, Any],
+    deployments: Watched | None = None,
+    services: Watched | None = None,
+) -> None:
+    """Bring the Deployment, the Service and the status of one ModelDeployment up to date
+    (the children as ``deployments`` and ``services`` hold them, if given: see ``watched``)."""
     with ctx.metrics.reconciling(KIND):
-        _reconcile(ctx, body)
+        _reconcile(ctx, body, deployments, services)
 
 
-def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
+def _reconcile(
+    ctx: Context,
+    body: dict[str, Any],
+    deployments: Watched | None,
+    services: Watched | None,
+) -> None:
     meta = body["metadata"]
     owner = Owner.of(body)
     generation = _int(meta.get("generation"))
@@ -404,9 +428,9 @@ def _reconcile(ctx: Context, body: dict[str, Any]) -> None:
     desired_service = with_hash(build_service(owner, spec))
     try:
         deployment, dep_action = _ensure(
-            ctx.kube, DEPLOYMENTS, desired_deployment, owner, fresh=fresh
+            ctx.kube, DEPLOYMENTS, desired_deployment, owner, fresh=fresh, watched=deployments
         )
-        _ensure(ctx.kube, SERVICES, desired_service, owner, fresh=fresh)
+        _ensure(ctx.kube, SERVICES, desired_service, owner, fresh=fresh, watched=services)
     except KubeError as exc:
         _report_failure(ctx, body, generation, exc, previous, now)
         raise  # the handler retries, and posts the Warning Event
