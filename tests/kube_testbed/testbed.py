@@ -193,6 +193,8 @@ class RunningOperator:
         self.namespaces = namespaces
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        self.memo: Any = None
+        """Kopf's memo of the running operator (its ``ctx``: metrics, memory)."""
 
     async def __aenter__(self) -> RunningOperator:
         import kopf
@@ -202,6 +204,7 @@ class RunningOperator:
         registry = kopf.OperatorRegistry()
         register(registry, self.settings)
         self._stop = asyncio.Event()
+        self.memo = kopf.Memo()
         ready = asyncio.Event()
         self._task = asyncio.create_task(
             kopf.operator(
@@ -211,7 +214,7 @@ class RunningOperator:
                 standalone=True,
                 stop_flag=self._stop,
                 ready_flag=ready,
-                memo=kopf.Memo(),
+                memo=self.memo,
             )
         )
         await asyncio.wait_for(ready.wait(), timeout=30)
