@@ -39,7 +39,7 @@ from modelops.controller.kube import (
 )
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
-from modelops.controller.sources import SourceError
+from modelops.controller.sources import SourceError, ready_endpoints
 from modelops.controller.watched import Watched, lean
 from modelops.drift.profile import FeatureProfile, Profile
 from modelops.resources import Owner, TrainingRequest, build_job, job_name
@@ -1369,7 +1369,8 @@ def test_an_evaluation_finds_its_pods_in_the_watched_slices(
 
     monkeypatch.setattr(world.kube, "list", counted_list)
     (endpoint_slice,) = real_list(ENDPOINT_SLICES, NS, {})
-    index = {(NS, MODEL): [lean(endpoint_slice)]}  # keyed by the Service's name
+    # As handlers.server_slices keeps a slice: its ready endpoints, keyed by the Service's name.
+    index = {(NS, MODEL): [tuple(ready_endpoints([endpoint_slice]))]}
     world.pods.serve(DRIFT)
     world.clock.advance(INTERVAL)
     policy = world.kube.get(DRIFT_POLICIES, NS, POLICY)

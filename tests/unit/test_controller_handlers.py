@@ -15,6 +15,7 @@ from modelops.controller.context import Context
 from modelops.controller.kube import KubeError
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
+from modelops.controller.sources import Endpoint
 
 CONFIG = OperatorSettings(metrics_port=0, health_port=0)
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
@@ -27,7 +28,12 @@ def handler(registry: kopf.OperatorRegistry, name: str) -> Any:
     """The function of one registered handler (Kopf keeps them by id)."""
     found = {
         h.fn
-        for group in (registry._activities, registry._changing, registry._watching)
+        for group in (
+            registry._activities,
+            registry._changing,
+            registry._watching,
+            registry._indexing,
+        )
         for h in group.get_all_handlers()
         if h.fn.__name__ == name
     }
@@ -235,3 +241,27 @@ def test_kopf_log_lines_are_not_posted(started: kopf.OperatorSettings) -> None:
     """Handler failures are posted by FailureEvents (type Warning, once per failure)."""
     assert started.posting.enabled
     assert not started.posting.loggers
+
+
+def test_the_slice_index_keeps_the_ready_endpoints_by_service() -> None:
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, CONFIG)
+    index = handler(registry, "server_slices")
+    ready = {"addresses": ["10.0.0.7"], "conditions": {"ready": True}}
+    body = {
+        "metadata": {
+            "name": "iris-x7k2p",
+            "namespace": "ml",
+            "labels": {"kubernetes.io/service-name": "iris", **handlers.SERVER_LABELS},
+            "managedFields": [{"manager": "kube-controller-manager"}],
+        },
+        "ports": [{"name": "http", "port": 8080}],
+        "endpoints": [
+            {**ready, "targetRef": {"kind": "Pod", "name": "iris-0", "uid": "u0"}},
+            {"addresses": ["10.0.0.8"], "conditions": {"ready": False}},
+        ],
+    }
+    kept = index(body=kopf.Body(body), namespace="ml")
+    assert kept == {("ml", "iris"): (Endpoint("iris-0/u0", "10.0.0.7", 8080),)}
+    body["metadata"]["labels"].pop("kubernetes.io/service-name")
+    assert index(body=kopf.Body(body), namespace="ml") is None

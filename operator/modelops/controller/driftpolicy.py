@@ -136,14 +136,15 @@ class Tick:
         self,
         ctx: Context,
         body: dict[str, Any],
-        models: Watched | None = None,
-        slices: Watched | None = None,
+        models: Watched[dict[str, Any]] | None = None,
+        slices: Watched[tuple[Endpoint, ...]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.models = models
         """The watched ModelDeployments (None: read each with a GET)."""
         self.slices = slices
-        """The watched EndpointSlices by Service (None: LIST them at each evaluation)."""
+        """The ready endpoints of the watched EndpointSlices, by Service (None: LIST the slices
+        at each evaluation)."""
         self.body = body
         self.meta = body["metadata"]
         self.namespace: str = self.meta["namespace"]
@@ -232,8 +233,8 @@ def is_quiet(ctx: Context, body: Mapping[str, Any]) -> bool:
 def tick(
     ctx: Context,
     body: dict[str, Any],
-    models: Watched | None = None,
-    slices: Watched | None = None,
+    models: Watched[dict[str, Any]] | None = None,
+    slices: Watched[tuple[Endpoint, ...]] | None = None,
 ) -> None:
     """Run one timer tick of a DriftPolicy (see the module docstring); a quiet one (``is_quiet``)
     returns at once and is not counted as a reconciliation."""
@@ -308,7 +309,7 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     wanted_version = md_spec.model.version or md_status.model_version
     settings = ctx.settings
     try:
-        endpoints = ready_endpoints(_slices(run, md_name))
+        endpoints = _endpoints(run, md_name)
         if spec.source.type == "prometheus":
             assert spec.source.url is not None  # the API type guarantees it
             window_text = spec.source.window or spec.interval
@@ -366,14 +367,16 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
     judge(run, spec, profile, counts_matrix(profile, window), md_name, version, md, md_spec, window)
 
 
-def _slices(run: Tick, md_name: str) -> list[dict[str, Any]]:
-    """The EndpointSlices of the model's Service: as watched, else (no slice of the Service
-    watched yet) as listed."""
+def _endpoints(run: Tick, md_name: str) -> list[Endpoint]:
+    """The ready endpoints of the model's Service: from its watched EndpointSlices, else (no
+    slice of the Service watched yet) from its listed ones; one per pod, sorted by pod."""
     service = service_name(md_name)
     watched = run.slices.all(run.namespace, service) if run.slices is not None else []
     if watched:
-        return watched
-    return run.ctx.kube.list(ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service})
+        found = {endpoint.pod: endpoint for group in watched for endpoint in group}
+        return [found[pod] for pod in sorted(found)]
+    slices = run.ctx.kube.list(ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service})
+    return ready_endpoints(slices)
 
 
 def _feedback_task(spec: DriftPolicySpec) -> SignalTask | None:

@@ -28,6 +28,7 @@ from modelops.controller.diffbase import LeanDiffBaseStorage
 from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError, post_event
 from modelops.controller.metrics import OperatorMetrics
 from modelops.controller.settings import OperatorSettings
+from modelops.controller.sources import Endpoint, ready_endpoints
 from modelops.controller.watched import Key, Watched, lean
 from modelops.resources import labels
 
@@ -295,11 +296,12 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     @kopf.index(*ENDPOINT_SLICE, labels=SERVER_LABELS, id="server_slices", registry=registry)
     def server_slices(
         body: kopf.Body, namespace: str | None, **_: Any
-    ) -> dict[Key, dict[str, Any]] | None:
-        """The serving Services' EndpointSlices, by Service: an evaluation of the ``pods``
-        source finds its pods here rather than with a LIST."""
+    ) -> dict[Key, tuple[Endpoint, ...]] | None:
+        """The ready endpoints of the serving Services' EndpointSlices, by Service: an
+        evaluation of the ``pods`` source finds its pods here rather than with a LIST. Only
+        the endpoints are kept (a slice's body is ~100 times larger)."""
         service = (body.get("metadata", {}).get("labels") or {}).get(labels.SERVICE_NAME)
-        return None if not service else {(namespace, service): lean(body)}
+        return None if not service else {(namespace, service): tuple(ready_endpoints([body]))}
 
     @kopf.daemon(*DRIFT_POLICY, id="evaluate", registry=registry)
     async def drive_policy(

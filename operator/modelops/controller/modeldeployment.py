@@ -356,7 +356,7 @@ def _ensure(
     owner: Owner,
     *,
     fresh: bool,
-    watched: Watched | None = None,
+    watched: Watched[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Make the child match ``desired``; returns it and what was done (None: nothing).
 
@@ -397,8 +397,8 @@ class NameTakenError(Exception):
 def reconcile(
     ctx: Context,
     body: dict[str, Any],
-    deployments: Watched | None = None,
-    services: Watched | None = None,
+    deployments: Watched[dict[str, Any]] | None = None,
+    services: Watched[dict[str, Any]] | None = None,
 ) -> None:
     """Bring the Deployment, the Service and the status of one ModelDeployment up to date
     (the children as ``deployments`` and ``services`` hold them, if given: see ``watched``)."""
@@ -409,8 +409,8 @@ def reconcile(
 def _reconcile(
     ctx: Context,
     body: dict[str, Any],
-    deployments: Watched | None,
-    services: Watched | None,
+    deployments: Watched[dict[str, Any]] | None,
+    services: Watched[dict[str, Any]] | None,
 ) -> None:
     meta = body["metadata"]
     owner = Owner.of(body)

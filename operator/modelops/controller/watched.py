@@ -12,7 +12,7 @@ for long: a watch delivers every change within moments.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 Key = tuple[str | None, str]
 """(namespace, name) of an object, or (namespace, Service name) of EndpointSlices."""
@@ -24,16 +24,20 @@ def lean(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
-class Watched:
-    """One Kopf index of objects keyed by ``Key``: the latest copy of each."""
+V = TypeVar("V")
 
-    def __init__(self, index: Mapping[Key, Iterable[dict[str, Any]]]) -> None:
+
+class Watched(Generic[V]):
+    """One Kopf index keyed by ``Key``: what it keeps of each watched object (the object, or
+    a digest of it such as the ready endpoints of an EndpointSlice)."""
+
+    def __init__(self, index: Mapping[Key, Iterable[V]]) -> None:
         self._index = index
 
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The object, or None when the index does not hold it."""
+    def get(self, namespace: str, name: str) -> V | None:
+        """The value, or None when the index does not hold the key."""
         return next(iter(self._index.get((namespace, name), ())), None)
 
-    def all(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """Every object under the key (the EndpointSlices of one Service), maybe none."""
+    def all(self, namespace: str, name: str) -> list[V]:
+        """Every value under the key (one per EndpointSlice of a Service), maybe none."""
         return list(self._index.get((namespace, name), ()))
