@@ -67,6 +67,7 @@ from modelops.controller.sources import (
     counts_matrix,
     fetch_holdout_metrics,
     fetch_profile,
+    one_per_pod,
     query_prometheus,
     ready_endpoints,
     scrape_pods,
@@ -240,10 +241,10 @@ def tick(
     returns at once and is not counted as a reconciliation."""
     if is_quiet(ctx, body):
         return
-    key = _key(body)
     version = str(body["metadata"].get("resourceVersion") or "")
     with ctx.metrics.reconciling(KIND):
         run = Tick(ctx, body, models, slices)
+        key = run.key
         try:
             spec = DriftPolicySpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
@@ -373,8 +374,7 @@ def _endpoints(run: Tick, md_name: str) -> list[Endpoint]:
     service = service_name(md_name)
     watched = run.slices.all(run.namespace, service) if run.slices is not None else []
     if watched:
-        found = {endpoint.pod: endpoint for group in watched for endpoint in group}
-        return [found[pod] for pod in sorted(found)]
+        return one_per_pod(endpoint for group in watched for endpoint in group)
     slices = run.ctx.kube.list(ENDPOINT_SLICES, run.namespace, {label_keys.SERVICE_NAME: service})
     return ready_endpoints(slices)
 

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -97,9 +97,18 @@ class Endpoint:
 # --- Pure parts ------------------------------------------------------------------------------
 
 
+def one_per_pod(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+    """``endpoints`` one per pod (the last one seen of a pod), sorted by pod."""
+    found = {endpoint.pod: endpoint for endpoint in endpoints}
+    return [found[pod] for pod in sorted(found)]
+
+
 def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str = "http") -> list[Endpoint]:
     """The ready endpoints of a Service's EndpointSlices, one per pod, sorted by pod."""
-    found: dict[str, Endpoint] = {}
+    return one_per_pod(_ready(slices, port_name))
+
+
+def _ready(slices: Iterable[Mapping[str, Any]], port_name: str) -> Iterator[Endpoint]:
     for eps in slices:
         port = next(
             (p.get("port") for p in eps.get("ports") or [] if p.get("name") == port_name), None
@@ -114,8 +123,7 @@ def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str = "http"
                 continue
             ref = endpoint.get("targetRef") or {}
             pod = f"{ref.get('name', addresses[0])}/{ref.get('uid', '')}"
-            found[pod] = Endpoint(pod=pod, address=str(addresses[0]), port=port)
-    return [found[key] for key in sorted(found)]
+            yield Endpoint(pod=pod, address=str(addresses[0]), port=port)
 
 
 def _series_key(family: str, labels: Mapping[str, str]) -> SeriesKey | None:
