@@ -1320,18 +1320,26 @@ def test_the_fake_kube_answers_like_the_api_server() -> None:
 # ------------------------------------------------------------------- the watched ModelDeployments
 
 
+def count_calls(world: World, monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """The plurals of every ``method`` call (``get``, ``list``) the controller makes from now on,
+    the calls still answered by the fake API server."""
+    calls: list[str] = []
+    real = getattr(world.kube, method)
+
+    def counted(kind: Any, *args: Any) -> Any:
+        calls.append(kind.plural)
+        return real(kind, *args)
+
+    monkeypatch.setattr(world.kube, method, counted)
+    return calls
+
+
 def test_an_evaluation_reads_its_model_from_the_watch_index_and_asks_the_server_on_a_miss(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started(world, trigger={"consecutiveEvaluations": 1})
-    reads: list[str] = []
     real_get = world.kube.get
-
-    def counted_get(kind: Any, namespace: str, name: str) -> dict[str, Any] | None:
-        reads.append(kind.plural)
-        return real_get(kind, namespace, name)
-
-    monkeypatch.setattr(world.kube, "get", counted_get)
+    reads = count_calls(world, monkeypatch, "get")
     stored = real_get(MODEL_DEPLOYMENTS, NS, MODEL)
     assert stored is not None
     stored["metadata"]["managedFields"] = [{"manager": "kubectl"}]
@@ -1360,14 +1368,8 @@ def test_an_evaluation_finds_its_pods_in_the_watched_slices(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started(world, trigger={"consecutiveEvaluations": 1})
-    lists: list[str] = []
     real_list = world.kube.list
-
-    def counted_list(kind: Any, namespace: str, selector: dict[str, str]) -> Any:
-        lists.append(kind.plural)
-        return real_list(kind, namespace, selector)
-
-    monkeypatch.setattr(world.kube, "list", counted_list)
+    lists = count_calls(world, monkeypatch, "list")
     (endpoint_slice,) = real_list(ENDPOINT_SLICES, NS, {})
     # As handlers.server_slices keeps a slice: its ready endpoints, keyed by the Service's name.
     index = {(NS, MODEL): [tuple(ready_endpoints([endpoint_slice]))]}
