@@ -85,7 +85,7 @@ kind-down: ## Delete the kind cluster
 deploy: ## Install CRDs, RBAC and the operator with kustomize into the current context
 	kubectl apply --server-side -k manifests/default
 
-undeploy: ## Remove what `deploy` installed: the custom resources first, while the operator still runs (they carry its finalizer)
+undeploy: ## Remove what `deploy` installed: the custom resources first, while the operator still runs (ModelDeployments carry its finalizer)
 	-kubectl delete driftpolicies.modelops.dev,modeldeployments.modelops.dev --all --all-namespaces --wait --timeout=120s
 	kubectl delete -k manifests/default --ignore-not-found
 

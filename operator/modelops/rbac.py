@@ -64,7 +64,10 @@ RULES: Final[tuple[Rule, ...]] = (
         resources=("driftpolicies",),
         verbs=("list", "watch", "patch"),
         scope="namespaced",
-        why="Kopf watches DriftPolicies (the evaluation daemon) and patches their annotations.",
+        why=(
+            "Kopf watches DriftPolicies (their events feed the evaluation scheduler) and removes "
+            "the finalizer that earlier versions of the operator put on them."
+        ),
     ),
     Rule(
         api_groups=(API_GROUP,),

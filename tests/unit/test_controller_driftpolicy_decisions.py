@@ -1471,3 +1471,33 @@ def test_a_running_job_is_followed_on_every_tick_while_the_policy_stays_unchange
     world.finish_job(job, accuracy=0.95)
     world.clock.advance(5)
     assert retraining(world.tick())["result"] == "Succeeded"
+
+
+# ------------------------------------------------------------- when the scheduler ticks next
+
+
+def next_tick_in(world: World) -> float | None:
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    return driftpolicy.next_tick_in(world.ctx, driftpolicy.policy_key(body))
+
+
+def test_a_settled_policy_is_ticked_next_when_its_interval_comes_due(world: World) -> None:
+    started(world)
+    assert next_tick_in(world) is None  # the status it wrote is not yet read back
+    world.tick()  # as the scheduler does at the event of that write
+    assert next_tick_in(world) == pytest.approx(INTERVAL + driftpolicy.DUE_MARGIN)
+    world.clock.advance(INTERVAL - 10)
+    assert next_tick_in(world) == pytest.approx(10 + driftpolicy.DUE_MARGIN)
+    world.clock.advance(10)
+    world.pods.serve(CALM)
+    assert world.tick()["lastEvaluationTime"] == world.clock.text()
+    assert next_tick_in(world) == pytest.approx(INTERVAL + driftpolicy.DUE_MARGIN)
+
+
+def test_a_policy_following_its_job_is_ticked_after_the_period(world: World) -> None:
+    started(world, trigger={"consecutiveEvaluations": 1})
+    world.drift()
+    assert world.jobs() == [job_for("v1-r1")]
+    world.tick()  # the status now shows the Job running
+    assert next_tick_in(world) is None

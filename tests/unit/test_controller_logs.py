@@ -66,7 +66,7 @@ def test_every_handler_s_success_is_dropped_at_info(
     logger, records = kopf_log
     logging.getLogger().setLevel(logging.INFO)
     found = our_handlers()
-    assert {str(h) for h in found} >= {"Daemon 'evaluate'", "Timer 'resync'"}
+    assert {str(h) for h in found} >= {"Handler 'schedule'", "Timer 'resync'"}
     for handler in found:
         logger.info(f"{handler} succeeded.")  # as kopf/_core/actions/execution.py words it
     assert [r.getMessage() for r in records.records] == []

@@ -3,6 +3,7 @@ full"); serving pods are read on one thread pool kept for the operator's run."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +101,6 @@ def test_the_startup_keeps_a_scrape_pool_and_the_cleanup_stops_it(
     pool = memo.ctx.scrape_pool
     assert isinstance(pool, ThreadPoolExecutor)
     assert pool._max_workers == handlers.HANDLER_THREADS * 4
-    functions["close"](memo=memo)
+    asyncio.run(functions["close"](memo=memo))
     with pytest.raises(RuntimeError):
         pool.submit(print)

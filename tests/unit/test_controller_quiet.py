@@ -101,3 +101,42 @@ def test_a_schedule_is_quiet_only_before_its_known_next_time() -> None:
 
 def test_a_next_time_left_by_a_removed_schedule_is_cleared() -> None:
     assert not digest(nextScheduledTime="2030-01-01T13:00:00Z").is_quiet(NOW, None)
+
+
+# --- When the next tick has work (what the scheduler waits for) ------------------------------
+
+
+def test_the_next_work_of_a_settled_policy_is_its_next_evaluation() -> None:
+    assert digest().next_work(NOW, None) == EVALUATED + timedelta(seconds=60)
+    later = NOW - timedelta(seconds=5)
+    assert digest().next_work(NOW, later) == later + timedelta(seconds=60)
+
+
+def test_a_policy_never_evaluated_has_work_now() -> None:
+    fresh = Digest.of("42", 1, spec(), DriftPolicyStatus(observed_generation=1))
+    assert fresh.next_work(NOW, None) == NOW
+
+
+def test_a_scheduled_retraining_due_first_is_the_next_work() -> None:
+    scheduled = spec(schedule="0 * * * *")
+    soon = digest(scheduled, nextScheduledTime="2030-01-01T12:00:10Z")
+    assert soon.next_work(NOW, None) == datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
+    late = digest(scheduled, nextScheduledTime="2030-01-01T13:00:00Z")
+    assert late.next_work(NOW, None) == EVALUATED + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    "unsettled",
+    [
+        digest(lastRetraining=retraining("Running", "RetrainingStarted")),
+        digest(supersededJobs=["j0"]),
+        Digest.of("42", 2, spec(), status()),
+        digest(spec(schedule="0 * * * *")),  # the next time is yet to be written
+        digest(nextScheduledTime="2030-01-01T13:00:00Z"),  # a removed schedule's
+    ],
+)
+def test_an_unsettled_policy_cannot_say_and_is_ticked_after_the_period(
+    unsettled: Digest,
+) -> None:
+    assert unsettled.next_work(NOW, None) is None
+    assert not unsettled.is_quiet(NOW, None)

@@ -267,7 +267,9 @@ def kopf_requests() -> Iterator[Access]:
             plural = selector.plural or selector.any_name
             yield ("list", group, plural)
             yield ("watch", group, plural)
-            if patches:  # finalizers, progress and diff-base annotations
+            # Finalizers, progress and diff-base annotations; for event handlers, the removal
+            # of a finalizer that no handler needs any more (one an older version put there).
+            if patches or attr == "_watching":
                 yield ("patch", group, plural)
 
 

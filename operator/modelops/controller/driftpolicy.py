@@ -1,7 +1,8 @@
 """DriftPolicy: evaluate drift when due, start exactly one retraining Job, follow it, promote.
 
-One tick per policy (from its daemon, see ``handlers``) does, in order (a tick whose policy,
-unchanged since an earlier tick, shows none of it due returns at once: see ``quiet``):
+One tick of a policy (when it changed or has work due: see ``scheduler``) does, in order (a tick
+whose policy, unchanged since an earlier tick, shows none of it due returns at once: see
+``quiet``, which also tells the scheduler when the next tick has work: ``next_tick_in``):
 
 1. follow the last retraining (Job outcome, manual approval, the promoted version's rollout);
 2. if ``retraining.schedule`` has a time due that was not handled yet, start the scheduled
@@ -96,9 +97,13 @@ CAUSES: Final = {
     "InputDrift": reasons.DRIFT_FOUND,
 }
 """A breached signal and the trigger it records, in the order that names a Job's cause."""
+DUE_MARGIN: Final = 0.01
+"""Seconds past its due time a policy is ticked (timers of the event loop may fire early)."""
 
 
-def _key(body: Mapping[str, Any]) -> str:
+def policy_key(body: Mapping[str, Any]) -> str:
+    """What the operator keeps of a policy is keyed by this (the uid: a re-created policy
+    starts afresh)."""
     meta = body["metadata"]
     return f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid')}"
 
@@ -152,7 +157,7 @@ class Tick:
         self.name: str = self.meta["name"]
         self.generation = int(self.meta.get("generation") or 0)
         self.owner = Owner.of(body)
-        self.key = _key(body)
+        self.key = policy_key(body)
         self.previous = read_status(body)
         self.status = read_status(body)  # validating again is cheaper than a deep copy
         self.status.observed_generation = self.generation
@@ -220,7 +225,7 @@ def is_quiet(ctx: Context, body: Mapping[str, Any]) -> bool:
     """Whether a tick of the policy now has nothing to do, as the digest an earlier tick left
     for the same resourceVersion says (see ``quiet``); no parsing, cheap enough for the event
     loop."""
-    key = _key(body)
+    key = policy_key(body)
     digest = ctx.memory.digest(key)
     version = body["metadata"].get("resourceVersion")
     return (
@@ -229,6 +234,22 @@ def is_quiet(ctx: Context, body: Mapping[str, Any]) -> bool:
         and digest.resource_version == version
         and digest.is_quiet(utcnow(), ctx.memory.evaluated(key))
     )
+
+
+def next_tick_in(ctx: Context, key: str) -> float | None:
+    """Seconds until a tick of the policy has work, as the digest its last tick left says (None:
+    it cannot say: the policy follows a Job, or its spec was invalid; tick it after the period).
+
+    A little late rather than early: a tick before the due time finds nothing to do."""
+    digest = ctx.memory.digest(key)
+    if digest is None:
+        return None
+    now = utcnow()
+    due = digest.next_work(now, ctx.memory.evaluated(key))
+    if due is None:
+        return None
+    seconds = (due - now).total_seconds()
+    return seconds + DUE_MARGIN if seconds > 0 else None
 
 
 def tick(
@@ -270,7 +291,7 @@ def tick(
 
 def forget(ctx: Context, body: dict[str, Any]) -> None:
     """A policy was deleted: drop its memory and its gauges (its Jobs go with it: owner refs)."""
-    key = _key(body)
+    key = policy_key(body)
     ctx.memory.forget(key)
     ctx.windows.forget(key)
     ctx.metrics.forget_policy(body["metadata"]["namespace"], body["metadata"]["name"])
@@ -1115,7 +1136,7 @@ def _fairness_passes(
         return verdict.message
     _finish(run, last, "Rejected", verdict.reason, verdict.message, "Warning")
     run.condition(reasons.PROMOTION_PENDING, "False", verdict.reason, verdict.message)
-    if run.ctx.memory.first_block(_key(run.body), last.candidate_version):
+    if run.ctx.memory.first_block(policy_key(run.body), last.candidate_version):
         md_name = spec.model_deployment_ref.name
         run.ctx.metrics.promotions_blocked.labels(run.namespace, md_name, verdict.reason).inc()
     return None

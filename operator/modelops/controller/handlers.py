@@ -3,15 +3,13 @@
 ``register`` applies the decorators to a registry, so that intervals from the settings are
 honoured (Kopf fixes timer intervals at decoration time) and tests can build a fresh operator.
 Handlers are sync on purpose: Kopf runs them in its thread pool, so the blocking ``kubernetes``
-client and the HTTP scrapes never block the event loop that serves the watch streams. The one
-async handler, each DriftPolicy's daemon, only sleeps and decides in the loop whether a tick has
-work; the work goes to the same pool.
+client and the HTTP scrapes never block the event loop that serves the watch streams. The async
+DriftPolicy event handler only hands each event to the scheduler, which runs the policies' ticks
+on the same pool.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import dataclasses
 import logging
 import threading
@@ -27,6 +25,7 @@ from modelops.controller.context import Context
 from modelops.controller.diffbase import LeanDiffBaseStorage
 from modelops.controller.kube import MODEL_DEPLOYMENTS, USER_AGENT, Kube, KubeError, post_event
 from modelops.controller.metrics import OperatorMetrics
+from modelops.controller.scheduler import PolicyScheduler
 from modelops.controller.settings import OperatorSettings
 from modelops.controller.sources import Endpoint, ready_endpoints
 from modelops.controller.watched import Key, Watched, lean
@@ -46,6 +45,8 @@ RETRY_DELAY = 5.0
 #: Threads for the sync handlers (one per concurrently handled object at most), and as many
 #: connections in the API client's pool, so that no thread waits for or discards one.
 HANDLER_THREADS: Final = 32
+#: DriftPolicy ticks running at once, so that the other handlers keep threads of their own.
+TICKS_AT_ONCE: Final = HANDLER_THREADS // 2
 #: Event reasons of a failed handler: the API said no (or did not answer), or anything else.
 API_ERROR: Final = "APIError"
 HANDLER_FAILED: Final = "HandlerFailed"
@@ -201,7 +202,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         )
 
     @kopf.on.cleanup(registry=registry)
-    def close(memo: Any, **_: Any) -> None:
+    async def close(memo: Any, **_: Any) -> None:
+        scheduler: PolicyScheduler | None = getattr(memo, "scheduler", None)
+        if scheduler is not None:
+            await scheduler.stop()
         ctx: Context | None = getattr(memo, "ctx", None)
         if ctx is not None:
             ctx.kube.close()
@@ -303,51 +307,54 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         service = (body.get("metadata", {}).get("labels") or {}).get(labels.SERVICE_NAME)
         return None if not service else {(namespace, service): tuple(ready_endpoints([body]))}
 
-    @kopf.daemon(*DRIFT_POLICY, id="evaluate", registry=registry)
-    async def drive_policy(
-        body: kopf.Body, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any
-    ) -> None:
-        """Tick the policy every ``drift_tick_seconds`` on a fixed grid while it exists.
+    scheduler: PolicyScheduler | None = None
 
-        Not a Kopf timer: at 2,000 policies and a 5 s tick, Kopf's machinery for 400 timer runs
-        a second cost more than the work. A quiet tick (``driftpolicy.is_quiet``) is answered
-        here in the loop; the others run ``driftpolicy.tick`` on the handler threads, with a
-        snapshot of the live ``body`` and this task's context (``kopf.event`` needs it). A
-        failure is posted (``guarded``) and logged, and the next tick tries again.
+    @kopf.on.event(*DRIFT_POLICY, id="schedule", registry=registry)
+    async def policy_changed(event: kopf.RawEvent, memo: Any, **kwargs: Any) -> None:
+        """Hand every DriftPolicy event to the one scheduler (``scheduler``), made at the first.
+
+        No daemon or timer per policy, so Kopf puts no finalizer on policies (and removes the
+        one older versions put there): a policy deleted while the operator is down just goes.
         """
-        ctx = _ctx(memo)
-        models = Watched(kwargs["model_deployments"])  # the indexes above
-        slices = Watched(kwargs["server_slices"])
-        loop = asyncio.get_running_loop()
-        period = config.drift_tick_seconds
-        due = loop.time()
-        while not stopped:
-            if not driftpolicy.is_quiet(ctx, body):
-                snapshot = dict(body)
+        nonlocal scheduler
+        if scheduler is None:
+            scheduler = memo.scheduler = _policy_scheduler(
+                _ctx(memo),
+                failures,
+                models=Watched(kwargs["model_deployments"]),  # the indexes above
+                slices=Watched(kwargs["server_slices"]),
+            )
+        scheduler.observe(event["type"], event["object"])
 
-                def work(snapshot: dict[str, Any] = snapshot) -> None:
-                    guarded(
-                        failures,
-                        "Evaluation",
-                        snapshot,
-                        lambda: driftpolicy.tick(ctx, snapshot, models=models, slices=slices),
-                    )
 
-                try:
-                    run = contextvars.copy_context().run
-                    await loop.run_in_executor(ctx.handler_pool, run, work)
-                except kopf.TemporaryError as exc:
-                    logger.warning(f"Evaluation failed, retrying in {period:g} s: {exc}")
-                except Exception:
-                    logger.exception(f"Evaluation failed, retrying in {period:g} s.")
-            now = loop.time()
-            while due <= now:  # the next point of the grid (ticks missed while busy are skipped)
-                due += period
-            await stopped.wait(due - now)
+def _policy_scheduler(
+    ctx: Context,
+    failures: FailureEvents,
+    *,
+    models: Watched[dict[str, Any]],
+    slices: Watched[tuple[Endpoint, ...]],
+) -> PolicyScheduler:
+    """The scheduler of the DriftPolicy ticks: each on the handler threads, its failure posted
+    (``guarded``) and tried again after the tick period."""
 
-    @kopf.on.delete(*DRIFT_POLICY, id="forget", optional=True, registry=registry)
-    def forget_policy(body: kopf.Body, memo: Any, **_: Any) -> None:
-        guarded(failures, "Forget", body, lambda: driftpolicy.forget(_ctx(memo), dict(body)))
+    def tick(body: dict[str, Any]) -> None:
+        guarded(
+            failures,
+            "Evaluation",
+            body,
+            lambda: driftpolicy.tick(ctx, body, models=models, slices=slices),
+        )
+
+    assert ctx.handler_pool is not None
+    return PolicyScheduler(
+        key=driftpolicy.policy_key,
+        tick=tick,
+        delay=lambda key: driftpolicy.next_tick_in(ctx, key),
+        forget=lambda body: driftpolicy.forget(ctx, dict(body)),
+        pool=ctx.handler_pool,
+        period=ctx.settings.drift_tick_seconds,
+        limit=TICKS_AT_ONCE,
+    )
 
 
 def recreate(ctx: Context, child: dict[str, Any]) -> None:

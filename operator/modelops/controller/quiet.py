@@ -1,4 +1,5 @@
-"""Which DriftPolicy timer ticks have nothing to do, told without parsing the policy again.
+"""Which DriftPolicy ticks have nothing to do, and when the next one will, told without parsing
+the policy again.
 
 A tick follows the last retraining, runs the schedule and evaluates when the interval is due;
 most ticks do none of it. Parsing a policy's spec and status (fifty features' scores) to find
@@ -68,3 +69,15 @@ class Digest:
         if self.next_scheduled_time is not None and now >= self.next_scheduled_time:
             return False
         return not trigger.is_due(self.interval, now, self.last_evaluation_time, evaluated)
+
+    def next_work(self, now: datetime, evaluated: datetime | None) -> datetime | None:
+        """When a tick next has work: the evaluation or the scheduled retraining due first;
+        None when that cannot be told from the digest (it is unsettled, or the schedule's next
+        time is to be computed), so the policy is ticked again after the tick period."""
+        if not self.settled or self.scheduled != (self.next_scheduled_time is not None):
+            return None
+        known = [t for t in (self.last_evaluation_time, evaluated) if t is not None]
+        due = max(known) + self.interval if known else now
+        if self.next_scheduled_time is not None:
+            due = min(due, self.next_scheduled_time)
+        return due

@@ -53,8 +53,9 @@ class OperatorSettings(BaseModel):
     resync_seconds: Seconds = 60.0
     """How often every ModelDeployment is reconciled even without a change (a safety net)."""
     drift_tick_seconds: Seconds = 5.0
-    """How often each DriftPolicy's timer wakes up to check whether its interval is due and to
-    follow its retraining Job. Keep it well below the shortest spec.interval."""
+    """How often a DriftPolicy that follows its retraining (Job, approval, rollout) is ticked, and
+    when a failed tick is tried again; a settled policy is ticked when its interval or schedule
+    comes due (``scheduler``)."""
     status_report_seconds: Seconds = 300.0
     """How old a DriftPolicy's status may get before the latest scores are written when no
     decision changed (a decision is written at once; the metrics carry every evaluation)."""
