@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -63,9 +64,10 @@ class FeatureDrift:
     thresholds: dict[str, float]
     p_values: dict[str, float] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def breached_metrics(self) -> tuple[str, ...]:
-        """Metrics whose score is above their threshold, in report order."""
+        """Metrics whose score is above their threshold, in report order (computed once: the
+        report is read several times per evaluation)."""
         return tuple(m for m, score in self.scores.items() if score > self.thresholds[m])
 
     @property
