@@ -1501,3 +1501,21 @@ def test_a_policy_following_its_job_is_ticked_after_the_period(world: World) -> 
     assert world.jobs() == [job_for("v1-r1")]
     world.tick()  # the status now shows the Job running
     assert next_tick_in(world) is None
+
+
+def test_a_policy_whose_status_cannot_be_written_for_404_is_reported_gone(world: World) -> None:
+    """Its DELETED event may never come (a watch that re-lists does not report deletions): the
+    tick says so and the scheduler drops the policy, instead of retrying a write every period."""
+    world.policy()
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    world.kube.delete(DRIFT_POLICIES, NS, POLICY)
+    assert driftpolicy.tick(world.ctx, body) is False
+    assert world.events == []  # nothing posted about a policy that is gone
+
+
+def test_a_tick_of_an_existing_policy_says_it_exists(world: World) -> None:
+    world.policy()
+    body = world.kube.get(DRIFT_POLICIES, NS, POLICY)
+    assert body is not None
+    assert driftpolicy.tick(world.ctx, body) is True

@@ -58,8 +58,9 @@ class Recorder:
         self.most_running = 0
         self.lock = threading.Lock()
         self.fail: set[str] = set()
+        self.gone: set[str] = set()
 
-    def tick(self, body: dict[str, Any]) -> None:
+    def tick(self, body: dict[str, Any]) -> bool:
         with self.lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)
@@ -71,6 +72,7 @@ class Recorder:
             self.ticks.append((meta["name"], meta["resourceVersion"]))
         if meta["name"] in self.fail:
             raise RuntimeError("boom")
+        return meta["name"] not in self.gone
 
     def scheduler(self, pool: ThreadPoolExecutor, *, period: float = 60.0, limit: int = 8) -> Any:
         def key(b: Mapping[str, Any]) -> str:
@@ -202,3 +204,27 @@ async def test_a_policy_deleted_while_its_tick_runs_is_forgotten_after_it(pool: 
     await until(lambda: recorder.forgotten == ["a", "a"])  # at the event, and what the tick kept
     await scheduler.stop()
     assert recorder.ticks == [("a", "1")]
+
+
+async def test_a_policy_listed_again_unchanged_keeps_its_due_time(pool: Any) -> None:
+    recorder = Recorder()
+    scheduler = recorder.scheduler(pool)
+    scheduler.observe(None, body("a", "1"))
+    await until(lambda: len(recorder.ticks) == 1)
+    scheduler.observe(None, body("a", "1"))  # a restarted watch lists it again
+    await asyncio.sleep(0.2)
+    await scheduler.stop()
+    assert recorder.ticks == [("a", "1")]
+
+
+async def test_a_policy_its_tick_finds_gone_is_dropped_and_forgotten(pool: Any) -> None:
+    recorder = Recorder()
+    recorder.gone.add("a")
+    recorder.delays["a"] = 0.05
+    scheduler = recorder.scheduler(pool, period=0.05)
+    scheduler.observe(None, body("a"))
+    await until(lambda: recorder.forgotten == ["a"])
+    await asyncio.sleep(0.2)
+    await scheduler.stop()
+    assert recorder.ticks == [("a", "1")]
+    assert scheduler.policies == 0

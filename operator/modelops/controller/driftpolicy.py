@@ -57,6 +57,7 @@ from modelops.controller.kube import (
     MODEL_DEPLOYMENTS,
     PODS,
     ConflictError,
+    NotFoundError,
     post_event,
 )
 from modelops.controller.quiet import Digest
@@ -211,9 +212,12 @@ class Tick:
         if reporting.needs_write(
             old, new, last_written, self.now, report_every, streak_cap=self.streak_cap
         ):
-            self.ctx.kube.patch_status(
-                DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
-            )
+            try:
+                self.ctx.kube.patch_status(
+                    DRIFT_POLICIES, self.namespace, self.name, status_patch(old, new)
+                )
+            except NotFoundError:
+                raise PolicyGoneError(f"DriftPolicy {self.namespace}/{self.name} is gone") from None
         self._post_events()
 
     def _post_events(self) -> None:
@@ -252,14 +256,32 @@ def next_tick_in(ctx: Context, key: str) -> float | None:
     return seconds + DUE_MARGIN if seconds > 0 else None
 
 
+class PolicyGoneError(Exception):
+    """The policy's status could not be written: it no longer exists (its DELETED event may
+    never come: a watch that re-lists after a long disconnection does not report deletions)."""
+
+
 def tick(
     ctx: Context,
     body: dict[str, Any],
     models: Watched[dict[str, Any]] | None = None,
     slices: Watched[tuple[Endpoint, ...]] | None = None,
+) -> bool:
+    """Run one tick of a DriftPolicy (see the module docstring); a quiet one (``is_quiet``)
+    returns at once and is not counted as a reconciliation. False: the policy is gone."""
+    try:
+        _tick(ctx, body, models, slices)
+    except PolicyGoneError:
+        return False
+    return True
+
+
+def _tick(
+    ctx: Context,
+    body: dict[str, Any],
+    models: Watched[dict[str, Any]] | None,
+    slices: Watched[tuple[Endpoint, ...]] | None,
 ) -> None:
-    """Run one timer tick of a DriftPolicy (see the module docstring); a quiet one (``is_quiet``)
-    returns at once and is not counted as a reconciliation."""
     if is_quiet(ctx, body):
         return
     version = str(body["metadata"].get("resourceVersion") or "")

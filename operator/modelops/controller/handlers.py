@@ -337,13 +337,15 @@ def _policy_scheduler(
     """The scheduler of the DriftPolicy ticks: each on the handler threads, its failure posted
     (``guarded``) and tried again after the tick period."""
 
-    def tick(body: dict[str, Any]) -> None:
-        guarded(
-            failures,
-            "Evaluation",
-            body,
-            lambda: driftpolicy.tick(ctx, body, models=models, slices=slices),
-        )
+    def tick(body: dict[str, Any]) -> bool:
+        exists = True
+
+        def work() -> None:
+            nonlocal exists
+            exists = driftpolicy.tick(ctx, body, models=models, slices=slices)
+
+        guarded(failures, "Evaluation", body, work)
+        return exists
 
     assert ctx.handler_pool is not None
     return PolicyScheduler(

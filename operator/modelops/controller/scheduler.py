@@ -74,18 +74,19 @@ class DueQueue:
 class PolicyScheduler:
     """Ticks the observed policies when due (see the module docstring).
 
-    ``tick(body)`` runs on ``pool`` with a snapshot of the policy's last observed body;
-    ``delay(key)`` then gives the seconds until it next has work (None: ``period``); a tick that
-    raised is tried again after ``period``. ``forget(body)`` drops what the operator keeps of a
-    deleted policy. The task starts with the first observed policy, in that caller's context (Kopf
-    keeps its Event queue in context variables, and each tick runs in a copy).
+    ``tick(body)`` runs on ``pool`` with a snapshot of the policy's last observed body and says
+    whether the policy still exists (False: it is dropped as if deleted); ``delay(key)`` then
+    gives the seconds until it next has work (None: ``period``); a tick that raised is tried
+    again after ``period``. ``forget(body)`` drops what the operator keeps of a deleted policy.
+    The task starts with the first observed policy, in that caller's context (Kopf keeps its
+    Event queue in context variables, and each tick runs in a copy).
     """
 
     def __init__(
         self,
         *,
         key: Callable[[Body], str],
-        tick: Callable[[dict[str, Any]], None],
+        tick: Callable[[dict[str, Any]], bool],
         delay: Callable[[str], float | None],
         forget: Callable[[Body], None],
         pool: Executor,
@@ -113,13 +114,14 @@ class PolicyScheduler:
 
     def observe(self, event_type: str | None, body: Body) -> None:
         """A watch event of a policy (called in the event loop): tick a new or changed policy
-        at once, drop a deleted one."""
+        at once, drop a deleted one. A policy listed again unchanged (a watch that restarts
+        lists every object) keeps its due time."""
         key = self._key(body)
         if event_type == "DELETED":
-            self._bodies.pop(key, None)
-            self._queue.discard(key)
-            self._again.discard(key)
-            self._forget(body)
+            self._drop(key, body)
+            return
+        known = self._bodies.get(key)
+        if known is not None and _version(known) == _version(body) and _version(body):
             return
         self._bodies[key] = body
         loop = asyncio.get_running_loop()
@@ -128,6 +130,12 @@ class PolicyScheduler:
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run(), name="DriftPolicy scheduler")
         self._poke()
+
+    def _drop(self, key: str, body: Body) -> None:
+        self._bodies.pop(key, None)
+        self._queue.discard(key)
+        self._again.discard(key)
+        self._forget(body)
 
     async def stop(self) -> None:
         """Stop ticking (running ticks finish on their threads)."""
@@ -172,7 +180,7 @@ class PolicyScheduler:
         future.add_done_callback(lambda done: self._finished(key, body, done, loop))
 
     def _finished(
-        self, key: str, body: Body, done: asyncio.Future[None], loop: asyncio.AbstractEventLoop
+        self, key: str, body: Body, done: asyncio.Future[bool], loop: asyncio.AbstractEventLoop
     ) -> None:
         self._running.discard(key)
         if key not in self._bodies:  # deleted while it ran: drop what the tick kept
@@ -184,6 +192,11 @@ class PolicyScheduler:
             pass
         elif (error := done.exception()) is not None:
             logger.warning(f"Tick of {key} failed, trying again in {self._period:g} s: {error!r}")
+        elif not done.result():
+            logger.info(f"{key} is gone; it is no longer ticked.")
+            self._drop(key, body)
+            self._poke()
+            return
         else:
             try:
                 delay = self._delay(key)
@@ -199,3 +212,7 @@ class PolicyScheduler:
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+
+def _version(body: Body) -> str:
+    return str((body.get("metadata") or {}).get("resourceVersion") or "")
