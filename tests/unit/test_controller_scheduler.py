@@ -228,3 +228,18 @@ async def test_a_policy_its_tick_finds_gone_is_dropped_and_forgotten(pool: Any) 
     await scheduler.stop()
     assert recorder.ticks == [("a", "1")]
     assert scheduler.policies == 0
+
+
+async def test_a_change_while_every_slot_is_busy_is_not_pushed_back_by_the_tick_ending(
+    pool: Any,
+) -> None:
+    recorder = Recorder()
+    recorder.hold.clear()
+    scheduler = recorder.scheduler(pool, limit=1)  # a's event is queued, not popped, meanwhile
+    scheduler.observe(None, body("a", "1"))
+    await until(lambda: recorder.running == 1)
+    scheduler.observe("MODIFIED", body("a", "2"))
+    recorder.hold.set()
+    await until(lambda: len(recorder.ticks) == 2, timeout=2.0)  # not after the 60 s delay
+    await scheduler.stop()
+    assert recorder.ticks == [("a", "1"), ("a", "2")]

@@ -206,7 +206,8 @@ class PolicyScheduler:
         if key in self._again:
             self._again.discard(key)
             delay = 0.0
-        self._queue.put(key, loop.time() + (self._period if delay is None else delay))
+        if key not in self._queue:  # else an event while it ran made it due already
+            self._queue.put(key, loop.time() + (self._period if delay is None else delay))
         self._poke()
 
     def _poke(self) -> None:
