@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelops.api import DriftPolicySpec, DriftPolicyStatus, parse_duration, reasons
-from modelops.controller import trigger
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,9 @@ class Digest:
 
     def is_quiet(self, now: datetime, evaluated: datetime | None) -> bool:
         """Whether a tick at ``now`` has nothing to do (``evaluated``: when this operator run
-        last evaluated the policy, which status may not say)."""
-        if not self.settled:
-            return False
-        if self.scheduled != (self.next_scheduled_time is not None):
-            return False  # the next time is to be computed, or cleared
-        if self.next_scheduled_time is not None and now >= self.next_scheduled_time:
-            return False
-        return not trigger.is_due(self.interval, now, self.last_evaluation_time, evaluated)
+        last evaluated the policy, which status may not say): its next work is known and ahead."""
+        due = self.next_work(now, evaluated)
+        return due is not None and now < due
 
     def next_work(self, now: datetime, evaluated: datetime | None) -> datetime | None:
         """When a tick next has work: the evaluation or the scheduled retraining due first;
