@@ -159,19 +159,16 @@ async def test_at_most_limit_ticks_run_at_once(pool: Any) -> None:
     assert sorted(name for name, _ in recorder.ticks) == list("abcde")
 
 
-async def test_a_failed_tick_is_tried_again_after_the_period(pool: Any) -> None:
+@pytest.mark.parametrize(
+    "failed", [True, False], ids=["a failed tick", "a policy that cannot say when"]
+)
+async def test_is_ticked_again_after_the_period(pool: Any, failed: bool) -> None:
     recorder = Recorder()
-    recorder.fail.add("a")
-    recorder.delays["a"] = 30.0  # not asked: a failed tick says nothing of its next work
-    scheduler = recorder.scheduler(pool, period=0.1)
-    scheduler.observe(None, body("a"))
-    await until(lambda: len(recorder.ticks) >= 3)
-    await scheduler.stop()
-
-
-async def test_a_policy_that_cannot_say_is_ticked_after_the_period(pool: Any) -> None:
-    recorder = Recorder()
-    recorder.delays["a"] = None
+    if failed:
+        recorder.fail.add("a")
+        recorder.delays["a"] = 30.0  # not asked: a failed tick says nothing of its next work
+    else:
+        recorder.delays["a"] = None
     scheduler = recorder.scheduler(pool, period=0.1)
     scheduler.observe(None, body("a"))
     await until(lambda: len(recorder.ticks) >= 3)

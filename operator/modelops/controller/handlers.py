@@ -307,8 +307,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         service = (body.get("metadata", {}).get("labels") or {}).get(labels.SERVICE_NAME)
         return None if not service else {(namespace, service): tuple(ready_endpoints([body]))}
 
-    scheduler: PolicyScheduler | None = None
-
     @kopf.on.event(*DRIFT_POLICY, id="schedule", registry=registry)
     async def policy_changed(event: kopf.RawEvent, memo: Any, **kwargs: Any) -> None:
         """Hand every DriftPolicy event to the one scheduler (``scheduler``), made at the first.
@@ -316,7 +314,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         No daemon or timer per policy, so Kopf puts no finalizer on policies (and removes the
         one older versions put there): a policy deleted while the operator is down just goes.
         """
-        nonlocal scheduler
+        scheduler: PolicyScheduler | None = getattr(memo, "scheduler", None)
         if scheduler is None:
             scheduler = memo.scheduler = _policy_scheduler(
                 _ctx(memo),

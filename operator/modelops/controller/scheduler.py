@@ -120,8 +120,8 @@ class PolicyScheduler:
         if event_type == "DELETED":
             self._drop(key, body)
             return
-        known = self._bodies.get(key)
-        if known is not None and _version(known) == _version(body) and _version(body):
+        version = _version(body)
+        if version and key in self._bodies and _version(self._bodies[key]) == version:
             return
         self._bodies[key] = body
         loop = asyncio.get_running_loop()
