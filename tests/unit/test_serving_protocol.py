@@ -56,6 +56,22 @@ def test_every_numeric_datatype_is_accepted(datatype: str, data: list[Any]) -> N
     np.testing.assert_array_equal(X, [[float(v) for v in data]])
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        [1, 2.5, 3],  # integers among floats
+        [0.5, True, False],  # booleans after a number: numpy reads them as numbers
+        [2**64 - 1, 1.0, -(2**63)],  # integers at the ends of uint64 and int64
+        [-0.0, 1e-320, 1.7976931348623157e308],  # signed zero, subnormal, the largest double
+    ],
+)
+def test_flat_fp64_lists_give_exactly_what_numpy_gives(data: list[Any]) -> None:
+    X = decode(matrix(data, [1, 3]))
+    expected = np.array(data, dtype=np.float64).reshape(1, 3)
+    assert X.dtype == np.float64
+    assert X.tobytes() == expected.tobytes()  # bit for bit, the sign of zero included
+
+
 def test_one_tensor_per_feature_in_any_order() -> None:
     doc = {
         "inputs": [
@@ -114,6 +130,8 @@ MALFORMED: list[tuple[str, Any]] = [
     ("unknown datatype", matrix([1, 2, 3], [1, 3], "FP16")),
     ("no data", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64"}]}),
     ("too few values", matrix([1, 2], [1, 3])),
+    ("no values", matrix([], [1, 3])),
+    ("nested values in a flat-looking tensor", matrix([1, [2], 3], [1, 3])),
     ("too many values", matrix([1, 2, 3, 4], [1, 3])),
     ("wrong feature count", matrix([1, 2, 3, 4], [1, 4])),
     ("3-d tensor", matrix([1, 2, 3], [1, 1, 3])),

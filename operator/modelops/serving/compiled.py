@@ -124,7 +124,8 @@ def _logistic_regression(model: LogisticRegression) -> _Final:
     def predict(X: Array) -> Array:  # noqa: N803
         scores = decision(X)
         indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
-        return np.take(classes, indices, axis=0)
+        labels: Array = classes[indices]  # as np.take(classes, indices), 1 µs less
+        return labels
 
     def predict_proba(X: Array) -> Array:  # noqa: N803
         scores = decision(X)
@@ -185,7 +186,7 @@ def _classifier(classes: Array, trees: Sequence[Any], n_classes: int, *, average
         return total
 
     def predict(X: Array) -> Array:  # noqa: N803
-        labels: Array = np.take(classes, np.argmax(predict_proba(X), axis=1), axis=0)
+        labels: Array = classes[np.argmax(predict_proba(X), axis=1)]
         return labels
 
     return _Final(predict, predict_proba)
