@@ -54,7 +54,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -548,16 +547,15 @@ def evaluation_cycle(features: int, bins: int, pods: int, repeats: int) -> dict[
         "decode_only": [],
         "window_drift": [],
     }
-    pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scrape")  # as the operator's
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
-            scrape = scrape_pods(old_endpoints, "bench", timeout=5, concurrency=16, pool=pool)
+            scrape = scrape_pods(old_endpoints, "bench", timeout=5, concurrency=16)
             t1 = time.perf_counter()
             for text in texts:
                 parse_bin_counters(text, "bench")
             t2 = time.perf_counter()
-            by_counts = scrape_pods(new_endpoints, "bench", timeout=5, concurrency=16, pool=pool)
+            by_counts = scrape_pods(new_endpoints, "bench", timeout=5, concurrency=16)
             t3 = time.perf_counter()
             for document in documents:
                 counts_series(decode_counts(document, "bench"))
@@ -582,7 +580,6 @@ def evaluation_cycle(features: int, bins: int, pods: int, repeats: int) -> dict[
             timings["decode_only"].append(t4 - t3)
             timings["window_drift"].append(t5 - t4)
     finally:
-        pool.shutdown()
         for httpd, _ in [*old, *new]:
             httpd.shutdown()
             httpd.server_close()

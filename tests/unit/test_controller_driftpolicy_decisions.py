@@ -1,9 +1,10 @@
 """The DriftPolicy tick as a state machine: every decision pinned (issue #19).
 
 ``driftpolicy.tick`` runs in-process against an in-memory fake of the Kubernetes boundary
-(``tests/unit/fake_kube.py``), serving pods and a Prometheus faked at the one HTTP function the
-sources use (``sources.http_get``: the metrics text is parsed, windowed and matrixed by the real
-code), a controllable clock (``driftpolicy.utcnow``) and Events recorded from ``kopf.event``.
+(``tests/unit/fake_kube.py``), serving pods and a Prometheus faked at the HTTP functions the
+sources use (``sources.http_get``, and ``sources.get_many`` for the pods: the metrics text is
+parsed, windowed and matrixed by the real code), a controllable clock (``driftpolicy.utcnow``)
+and Events recorded from ``kopf.event``.
 Each test reads what a user would see: status fields, conditions, Jobs, Events, the
 ModelDeployment's spec and history, and the operator's counters.
 
@@ -252,6 +253,7 @@ class World:
         monkeypatch.setattr(driftpolicy, "utcnow", self.clock)
         monkeypatch.setattr(kopf, "event", self._record_event)
         monkeypatch.setattr(sources, "http_get", self._http_get)
+        monkeypatch.setattr(sources, "get_many", self._get_many)
 
     # --- setting up ---------------------------------------------------------------------------
 
@@ -454,6 +456,18 @@ class World:
     ) -> None:
         meta = body["metadata"]
         self.events.append(Event(body["kind"], meta["name"], type, reason, message))
+
+    def _get_many(
+        self, urls: list[str], *, timeout: float, concurrency: int
+    ) -> list[bytes | sources.SourceError]:
+        assert concurrency > 0
+        answers: list[bytes | sources.SourceError] = []
+        for url in urls:
+            try:
+                answers.append(self._http_get(url, timeout))
+            except sources.SourceError as exc:
+                answers.append(exc)
+        return answers
 
     def _http_get(self, url: str, timeout: float) -> bytes:
         assert timeout > 0

@@ -1,12 +1,10 @@
 """Pools: the API client keeps one connection per Kopf handler thread (no "Connection pool is
-full"); serving pods are read on one thread pool kept for the operator's run."""
+full"); serving pods are read by the ticking thread itself, on no pool."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +54,8 @@ def test_the_operator_sizes_the_pool_to_kopf_s_handler_threads(
     assert asked == [{"timeout": config.api_timeout_seconds, "pool_size": threads}]
 
 
-def test_pods_are_read_on_the_shared_pool_when_there_is_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_pods_are_read_in_the_ticking_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pool hands the pods' requests to other threads (see ``multiget``)."""
     from test_controller_driftpolicy_decisions import World
 
     world = World(monkeypatch)
@@ -73,34 +70,8 @@ def test_pods_are_read_on_the_shared_pool_when_there_is_one(
         return answer(address, path)
 
     world.pods.answer = recorded  # type: ignore[method-assign]
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared") as pool:
-        world.ctx.scrape_pool = pool
-        world.policy()
-        world.tick()
+    ticking = threading.Thread(target=lambda: (world.policy(), world.tick()), name="ticking")
+    ticking.start()
+    ticking.join()
     assert world.condition_state("SourceReady") == ("True", "SourceReachable")
-    assert names  # the first tick reads the counters of both pods
-    assert all(name.startswith("shared") for name in names), names
-
-
-def test_the_startup_keeps_a_scrape_pool_and_the_cleanup_stops_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    class Closable:
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(handlers.Kube, "connect", classmethod(lambda cls, **_: Closable()))
-    registry = kopf.OperatorRegistry()
-    config = OperatorSettings(metrics_port=0, health_port=0, scrape_concurrency=4)
-    handlers.register(registry, config)
-    functions = {h.fn.__name__: h.fn for h in registry._activities.get_all_handlers()}
-    memo = kopf.Memo()
-    functions["configure"](
-        settings=kopf.OperatorSettings(), memo=memo, logger=logging.getLogger("test")
-    )
-    pool = memo.ctx.scrape_pool
-    assert isinstance(pool, ThreadPoolExecutor)
-    assert pool._max_workers == handlers.HANDLER_THREADS * 4
-    asyncio.run(functions["close"](memo=memo))
-    with pytest.raises(RuntimeError):
-        pool.submit(print)
+    assert names == {"ticking"}  # the first tick reads the counters of both pods

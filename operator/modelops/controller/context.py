@@ -108,8 +108,6 @@ class Context:
     """Previous counter values per policy and pod (in memory: lost on restart, by design)."""
     memory: PolicyMemory = field(default_factory=PolicyMemory)
     """Evaluation times not written to status, and fetched profiles."""
-    scrape_pool: Executor | None = None
-    """Threads reading serving pods, shared by every policy (None: a pool per evaluation)."""
     handler_pool: Executor | None = None
     """Kopf's threads for sync handlers, which the DriftPolicy ticks share (None: asyncio's)."""
 

@@ -376,7 +376,6 @@ def evaluate(run: Tick, spec: DriftPolicySpec, key: str) -> None:
                 md_name,
                 timeout=settings.scrape_timeout_seconds,
                 concurrency=settings.scrape_concurrency,
-                pool=ctx.scrape_pool,
             )
             seen = {v for versions in scrape.pods.values() for v in versions}
             version = choose_version(seen, wanted_version)

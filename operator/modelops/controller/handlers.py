@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import kopf
@@ -192,12 +191,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
             kube=Kube.connect(timeout=config.api_timeout_seconds, pool_size=HANDLER_THREADS),
             settings=config,
             metrics=metrics,
-            # As many threads as every handler thread reading its pods at once may use (the
-            # bound of a pool per evaluation), kept between evaluations; started on demand.
-            scrape_pool=ThreadPoolExecutor(
-                max_workers=HANDLER_THREADS * config.scrape_concurrency,
-                thread_name_prefix="scrape",
-            ),
             handler_pool=settings.execution.executor,
         )
 
@@ -210,8 +203,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         if ctx is not None:
             ctx.kube.close()
             ctx.metrics.stop()
-            if ctx.scrape_pool is not None:
-                ctx.scrape_pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -18,7 +18,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -32,8 +31,7 @@ from modelops.artifacts import (
     PROFILE_FILE,
     ModelMetadata,
 )
-from modelops.controller import signals
-from modelops.controller.fanout import bounded_map
+from modelops.controller import multiget, signals
 from modelops.controller.window import (
     MAX_LAYOUTS,
     Counters,
@@ -377,56 +375,27 @@ builds one twice: ``layout`` interns it)."""
 def read_pod(
     endpoint: Endpoint, model: str, timeout: float
 ) -> tuple[str, Mapping[str, Counters], str]:
-    """One pod's counters by version: its key (see PodScrape), the counters, and how it was read.
-
-    The counts document first; ``/metrics`` text when the server has none (HTTP 404).
-    """
-    url = endpoint.base_url + counts_path(model)
-    try:
-        raw = http_get(url, timeout)
-    except SourceError as exc:
-        if exc.status != 404:
-            raise
-        text = http_get(endpoint.base_url + "/metrics", timeout).decode("utf-8", "replace")
-        return endpoint.pod, parse_bin_counters(text, model), METRICS_TEXT
-    try:
-        counts = decode_counts(raw, model)
-    except CountsError as exc:
-        raise SourceError(f"GET {url} answered a malformed counts document: {exc}") from None
-    key = f"{endpoint.pod}/{counts.start}"
-    return key, {counts.version: counts_series(counts)}, COUNTS_DOCUMENT
+    """One pod's counters by version: its key (see PodScrape), the counters, and how it was read
+    (:func:`scrape_pods` of one pod; SourceError when it could not be read)."""
+    (result,) = _read_pods([endpoint], model, timeout=timeout, concurrency=1)
+    if isinstance(result, SourceError):
+        raise result
+    return result
 
 
 def scrape_pods(
-    endpoints: list[Endpoint],
-    model: str,
-    *,
-    timeout: float,
-    concurrency: int,
-    pool: Executor | None = None,
+    endpoints: list[Endpoint], model: str, *, timeout: float, concurrency: int
 ) -> PodScrape:
-    """Read every endpoint in parallel (at most ``concurrency`` at once, each request bounded
-    by ``timeout``, so a slow or dead pod holds up only its own thread); SourceError when none
-    could be read. ``pool`` is the operator's shared one (a pool of this call's own without)."""
-
-    def one(endpoint: Endpoint) -> tuple[str, Mapping[str, Counters], str] | str:
-        try:
-            return read_pod(endpoint, model, timeout)
-        except SourceError as exc:
-            return str(exc)
-
+    """Read every endpoint at once from the calling thread (at most ``concurrency`` requests
+    open, each given up on after ``timeout``, so a slow or dead pod holds up nothing but its
+    own request; see ``multiget``); SourceError when none could be read."""
     if not endpoints:
         raise SourceError("the Service has no ready endpoints")
-    if pool is not None:
-        results = bounded_map(pool, one, endpoints, concurrency)
-    else:
-        workers = max(1, min(concurrency, len(endpoints)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrape") as own:
-            results = list(own.map(one, endpoints))
     scrape = PodScrape(pods={}, via={}, errors={})
+    results = _read_pods(endpoints, model, timeout=timeout, concurrency=concurrency)
     for endpoint, result in zip(endpoints, results, strict=True):
-        if isinstance(result, str):
-            scrape.errors[endpoint.pod] = result
+        if isinstance(result, SourceError):
+            scrape.errors[endpoint.pod] = str(result)
         else:
             key, versions, how = result
             scrape.pods[key] = versions
@@ -435,6 +404,62 @@ def scrape_pods(
         first = next(iter(scrape.errors.values()))
         raise SourceError(f"no serving pod could be read ({len(scrape.errors)} tried): {first}")
     return scrape
+
+
+PodRead = tuple[str, Mapping[str, Counters], str]
+
+
+def _read_pods(
+    endpoints: list[Endpoint], model: str, *, timeout: float, concurrency: int
+) -> list[PodRead | SourceError]:
+    """Each endpoint's counts document, and ``/metrics`` text of those without one (HTTP 404:
+    an older server), decoded; a SourceError for each pod that could not be read."""
+    urls = [endpoint.base_url + counts_path(model) for endpoint in endpoints]
+    answers = get_many(urls, timeout=timeout, concurrency=concurrency)
+    older = [
+        i for i, got in enumerate(answers) if isinstance(got, SourceError) and got.status == 404
+    ]
+    texts = get_many(
+        [endpoints[i].base_url + "/metrics" for i in older],
+        timeout=timeout,
+        concurrency=concurrency,
+    )
+    by_text = dict(zip(older, texts, strict=True))
+    results: list[PodRead | SourceError] = []
+    for index, (endpoint, url, answer) in enumerate(zip(endpoints, urls, answers, strict=True)):
+        if index in by_text:
+            text = by_text[index]
+            if isinstance(text, SourceError):
+                results.append(text)
+                continue
+            counters = parse_bin_counters(text.decode("utf-8", "replace"), model)
+            results.append((endpoint.pod, counters, METRICS_TEXT))
+        elif isinstance(answer, SourceError):
+            results.append(answer)
+        else:
+            try:
+                counts = decode_counts(answer, model)
+            except CountsError as exc:
+                results.append(
+                    SourceError(f"GET {url} answered a malformed counts document: {exc}")
+                )
+                continue
+            key = f"{endpoint.pod}/{counts.start}"
+            results.append((key, {counts.version: counts_series(counts)}, COUNTS_DOCUMENT))
+    return results
+
+
+def get_many(urls: list[str], *, timeout: float, concurrency: int) -> list[bytes | SourceError]:
+    """The bodies of ``urls`` read at once (``multiget``), failures as SourceErrors."""
+    answers = multiget.get_many(
+        urls, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, concurrency=concurrency
+    )
+    return [
+        SourceError(str(answer), status=answer.status)
+        if isinstance(answer, multiget.GetError)
+        else answer
+        for answer in answers
+    ]
 
 
 def query_prometheus(
