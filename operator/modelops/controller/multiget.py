@@ -47,9 +47,7 @@ class _Get:
     ``on_*`` methods are httptools' callbacks)."""
 
     url: str
-    address: tuple[str, int]
     request: bytes
-    timeout: float
     max_bytes: int
     deadline: float = 0.0
     sock: socket.socket | None = None
@@ -133,7 +131,11 @@ def get_many(
         for get in open_gets.values():
             _close(get, selector)
         selector.close()
-    return [result if result is not None else GetError("not requested") for result in results]
+    done: list[bytes | GetError] = []
+    for result in results:
+        assert result is not None  # every URL ends with a body or an error
+        done.append(result)
+    return done
 
 
 def _start(
@@ -153,10 +155,10 @@ def _start(
         f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: modelops-operator\r\n"
         "Accept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1", "replace")
-    get = _Get(url, (host, port), request, timeout, max_bytes)
+    get = _Get(url, request, max_bytes)
     get.deadline = time.monotonic() + timeout
     try:
-        # An IP address (what EndpointSlices hold) resolves without a lookup.
+        # An IP address (what EndpointSlices hold) resolves without a lookup; a name blocks.
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
