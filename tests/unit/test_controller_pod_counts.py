@@ -133,6 +133,25 @@ def test_a_malformed_pod_among_good_ones_is_left_out_and_named(world: World) -> 
     assert "answered a malformed counts document: not JSON" in message
 
 
+def test_an_older_pod_with_unparsable_text_among_good_ones_is_left_out_and_named(
+    world: World,
+) -> None:
+    bad = world.pods.start()
+    bad.counts_endpoint = False
+    answer = world.pods.answer
+
+    def garbage(address: str, path: str) -> bytes:
+        if address == bad.address and path == "/metrics":
+            return b'modelops_feature_bin_total{model="iris" 1 2 3\n'
+        return answer(address, path)
+
+    world.pods.answer = garbage  # type: ignore[method-assign]
+    started(world)
+    message = source_message(world)
+    assert message.startswith(f"Scraped {BY_COUNTS}, 1 not read (unparsable metrics: ")
+    assert world.condition_state("SourceReady") == ("True", "SourceReachable")
+
+
 def test_an_error_other_than_404_is_not_a_reason_to_fall_back(world: World) -> None:
     answer = world.pods.answer
     asked: list[str] = []

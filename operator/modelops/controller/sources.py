@@ -425,28 +425,40 @@ def _read_pods(
         concurrency=concurrency,
     )
     by_text = dict(zip(older, texts, strict=True))
-    results: list[PodRead | SourceError] = []
-    for index, (endpoint, url, answer) in enumerate(zip(endpoints, urls, answers, strict=True)):
-        if index in by_text:
-            text = by_text[index]
-            if isinstance(text, SourceError):
-                results.append(text)
-                continue
-            counters = parse_bin_counters(text.decode("utf-8", "replace"), model)
-            results.append((endpoint.pod, counters, METRICS_TEXT))
-        elif isinstance(answer, SourceError):
-            results.append(answer)
-        else:
-            try:
-                counts = decode_counts(answer, model)
-            except CountsError as exc:
-                results.append(
-                    SourceError(f"GET {url} answered a malformed counts document: {exc}")
-                )
-                continue
-            key = f"{endpoint.pod}/{counts.start}"
-            results.append((key, {counts.version: counts_series(counts)}, COUNTS_DOCUMENT))
-    return results
+    return [
+        _from_text(endpoint, model, by_text[index])
+        if index in by_text
+        else _from_counts(endpoint, model, url, answer)
+        for index, (endpoint, url, answer) in enumerate(zip(endpoints, urls, answers, strict=True))
+    ]
+
+
+def _from_counts(
+    endpoint: Endpoint, model: str, url: str, answer: bytes | SourceError
+) -> PodRead | SourceError:
+    """A pod read through its counts document, or why it could not be."""
+    if isinstance(answer, SourceError):
+        return answer
+    try:
+        counts = decode_counts(answer, model)
+    except CountsError as exc:
+        return SourceError(f"GET {url} answered a malformed counts document: {exc}")
+    return (
+        f"{endpoint.pod}/{counts.start}",
+        {counts.version: counts_series(counts)},
+        COUNTS_DOCUMENT,
+    )
+
+
+def _from_text(endpoint: Endpoint, model: str, text: bytes | SourceError) -> PodRead | SourceError:
+    """A pod read through ``/metrics`` text (an older server), or why it could not be."""
+    if isinstance(text, SourceError):
+        return text
+    try:
+        counters = parse_bin_counters(text.decode("utf-8", "replace"), model)
+    except SourceError as exc:
+        return exc
+    return endpoint.pod, counters, METRICS_TEXT
 
 
 def get_many(urls: list[str], *, timeout: float, concurrency: int) -> list[bytes | SourceError]:
