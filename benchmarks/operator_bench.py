@@ -101,9 +101,10 @@ def classify(request: Any) -> str:
     return "controller-write"  # children, status, Jobs
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak resident memory (``VmRSS``: the current one), MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -828,6 +829,7 @@ async def drift_scale_run(
 
     async def window_figures(how: str) -> dict[str, float]:
         cpu0, t0, times0 = cpu_seconds(proc), time.time(), proc.cpu_times()
+        peak_before = peak_rss_mb(operator.pid)  # the set-up's peak, apart from the window's
         spy = None
         if py_spy is not None:
             spy = subprocess.Popen(
@@ -865,6 +867,8 @@ async def drift_scale_run(
             "lag_p99": percentile(lags, 99),
             "lag_max": max(lags) if lags else float("nan"),
             "rss_mb": peak_rss_mb(operator.pid),
+            "rss_mb_before_window": peak_before,
+            "rss_mb_at_end": peak_rss_mb(operator.pid, "VmRSS"),
         } | ({"py_spy": spy.wait(timeout=60)} if spy is not None else {})
 
     try:
@@ -1003,7 +1007,8 @@ def print_drift_scale(args: argparse.Namespace) -> None:
             f"{r['cpu_per_evaluation'] * 1000:.1f} ms per evaluation "
             f"({r['system_share'] * 100:.0f} % of it in the kernel); lag behind due p50 "
             f"{r['lag_p50']:.2f} s, p99 {r['lag_p99']:.2f} s, max {r['lag_max']:.2f} s; "
-            f"VmHWM {r['rss_mb']:.0f} MB"
+            f"VmHWM {r['rss_mb']:.0f} MB ({r['rss_mb_before_window']:.0f} MB before the window), "
+            f"VmRSS {r['rss_mb_at_end']:.0f} MB at its end"
         )
     counts = results["counts"]
     if "text" in results:
