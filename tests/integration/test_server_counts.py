@@ -20,7 +20,7 @@ from modelops.controller.sources import (
     SourceError,
     fetch_holdout_metrics,
     parse_bin_counters,
-    read_pod,
+    scrape_pods,
 )
 from modelops.drift import Profile
 from modelops.serving.counts import Counts, counts_path, decode_counts
@@ -109,7 +109,10 @@ def test_the_operator_reads_the_counts_document_of_a_real_server(
         doc = v2_columns(case.X[:5], case.features, case.categorical)
         assert client.post("/v2/models/regressor/infer", json=doc).status_code == 200
     endpoint = Endpoint(pod="regressor-0/uid-0", address="127.0.0.1", port=server.port)
-    key, versions, how = read_pod(endpoint, "regressor", timeout=10.0)
+    scrape = scrape_pods([endpoint], "regressor", timeout=10.0, concurrency=1)
+    assert scrape.errors == {}
+    [(key, versions)] = scrape.pods.items()
+    how = scrape.via[key]
     start = counts_of(server, "regressor").start
     assert (key, how) == (f"regressor-0/uid-0/{start}", "counts")
     _, bins = metrics_of(server)

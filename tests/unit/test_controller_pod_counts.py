@@ -22,7 +22,6 @@ from modelops.controller.sources import (
     Endpoint,
     SourceError,
     http_get,
-    read_pod,
     scrape_pods,
 )
 from modelops.serving.counts import counts_path
@@ -249,12 +248,13 @@ def test_a_pod_is_read_through_counts_or_metrics_text(serve: Callable[[Handler],
         pod="a/1", address="127.0.0.1", port=serve(by_path({counts_path(MODEL): COUNTS}))
     )
     old = Endpoint(pod="b/2", address="127.0.0.1", port=serve(by_path({"/metrics": TEXT})))
-    assert read_pod(new, MODEL, 5.0) == (
-        "a/1/s1",
-        {"v1": {("x", "0"): 1.0, ("x", "1"): 2.0, ("x", "2"): 0.0}},
-        COUNTS_DOCUMENT,
-    )
-    assert read_pod(old, MODEL, 5.0) == ("b/2", {"v1": {("x", "0"): 4.0}}, METRICS_TEXT)
+    scrape = scrape_pods([new, old], MODEL, timeout=5.0, concurrency=2)
+    assert scrape.pods == {
+        "a/1/s1": {"v1": {("x", "0"): 1.0, ("x", "1"): 2.0, ("x", "2"): 0.0}},
+        "b/2": {"v1": {("x", "0"): 4.0}},
+    }
+    assert scrape.via == {"a/1/s1": COUNTS_DOCUMENT, "b/2": METRICS_TEXT}
+    assert scrape.errors == {}
 
 
 def test_a_trickling_pod_is_given_up_on(serve: Callable[[Handler], int]) -> None:

@@ -372,17 +372,6 @@ the keys of a profile's thousand series are built once, not at every scrape (a l
 builds one twice: ``layout`` interns it)."""
 
 
-def read_pod(
-    endpoint: Endpoint, model: str, timeout: float
-) -> tuple[str, Mapping[str, Counters], str]:
-    """One pod's counters by version: its key (see PodScrape), the counters, and how it was read
-    (:func:`scrape_pods` of one pod; SourceError when it could not be read)."""
-    (result,) = _read_pods([endpoint], model, timeout=timeout, concurrency=1)
-    if isinstance(result, SourceError):
-        raise result
-    return result
-
-
 def scrape_pods(
     endpoints: list[Endpoint], model: str, *, timeout: float, concurrency: int
 ) -> PodScrape:
