@@ -6,7 +6,6 @@ operator's /metrics, so what is exported is exactly what the dashboard and alert
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import perf_counter
@@ -14,18 +13,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from modelops.controller.policy_gauges import PolicyScoreGauge
+
 
 class OperatorMetrics:
     """All operator metrics; one instance per operator run."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.drift_score = Gauge(
+        self.drift_score = PolicyScoreGauge(
             "modelops_drift_score",
             "Drift score of one feature by one metric in the policy's last evaluation "
             "(higher means more drift).",
-            ["namespace", "policy", "model", "feature", "metric"],
-            registry=self.registry,
+            ("feature", "metric"),
+            self.registry,
         )
         self.drift_detected = Gauge(
             "modelops_drift_detected",
@@ -33,12 +34,12 @@ class OperatorMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
-        self.prediction_drift_score = Gauge(
+        self.prediction_drift_score = PolicyScoreGauge(
             "modelops_prediction_drift_score",
             "Drift score of the served predictions by one metric in the policy's last "
             "evaluation (higher means more drift).",
-            ["namespace", "policy", "model", "metric"],
-            registry=self.registry,
+            ("metric",),
+            self.registry,
         )
         self.performance_value = Gauge(
             "modelops_performance_value",
@@ -105,9 +106,6 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self._server: Any = None
-        self._series: dict[tuple[Gauge, str, str], dict[tuple[str, ...], Gauge]] = {}
-        """(gauge, namespace, policy) -> the policy's series by label values (``_replace``)."""
-        self._series_lock = threading.Lock()
 
     @contextmanager
     def reconciling(self, kind: str) -> Iterator[None]:
@@ -127,59 +125,29 @@ class OperatorMetrics:
         self, namespace: str, policy: str, model: str, scores: dict[str, dict[str, float]]
     ) -> None:
         """Replace the policy's per-feature gauges with ``scores`` (feature -> metric -> score)."""
-        self._replace(
-            self.drift_score,
+        self.drift_score.set(
             namespace,
             policy,
-            {
-                (namespace, policy, model, feature, metric): score
+            model,
+            (
+                ((feature, metric), score)
                 for feature, by_metric in scores.items()
                 for metric, score in by_metric.items()
-            },
+            ),
         )
 
     def set_prediction_drift(
         self, namespace: str, policy: str, model: str, scores: dict[str, float]
     ) -> None:
         """Replace the policy's prediction drift gauges with ``scores`` (metric -> score)."""
-        self._replace(
-            self.prediction_drift_score,
-            namespace,
-            policy,
-            {(namespace, policy, model, metric): score for metric, score in scores.items()},
+        self.prediction_drift_score.set(
+            namespace, policy, model, (((metric,), score) for metric, score in scores.items())
         )
-
-    def _replace(
-        self,
-        gauge: Gauge,
-        namespace: str,
-        policy: str,
-        values: dict[tuple[str, ...], float],
-    ) -> None:
-        """Set a policy's series of ``gauge`` to ``values`` and remove its others.
-
-        The policy's series are remembered here, so that replacing them costs what the policy
-        has, not what every policy has (with thousands of policies, finding one's series among
-        all of them was most of an evaluation's cost), and with them their children: the next
-        evaluation sets them without ``labels()`` looking each up again (250 per evaluation)."""
-        key = (gauge, namespace, policy)
-        with self._series_lock:
-            before = self._series.pop(key, {})
-        children: dict[tuple[str, ...], Gauge] = {}
-        for labels, value in values.items():
-            child = before.pop(labels, None) or gauge.labels(*labels)
-            child.set(value)
-            children[labels] = child
-        for labels in before:
-            gauge.remove(*labels)
-        if children:
-            with self._series_lock:
-                self._series[key] = children
 
     def forget_policy(self, namespace: str, policy: str) -> None:
         """Drop every gauge of a deleted policy."""
-        for gauge in (self.drift_score, self.prediction_drift_score):
-            self._replace(gauge, namespace, policy, {})
+        self.drift_score.forget(namespace, policy)
+        self.prediction_drift_score.forget(namespace, policy)
         for gauge in (
             self.performance_value,
             self.performance_baseline,
