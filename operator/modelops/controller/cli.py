@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelops operator: {exc}", file=sys.stderr)
         return 2
 
+    from modelops.controller.malloc import limit_arenas
+
+    limit_arenas()  # before Kopf's threads exist (see malloc)
+
     import kopf
 
     from modelops.controller.handlers import register as register_handlers
