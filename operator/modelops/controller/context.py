@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from modelops.controller.kube import Kube
 from modelops.controller.metrics import OperatorMetrics
@@ -14,6 +16,58 @@ from modelops.controller.settings import OperatorSettings
 from modelops.controller.window import WindowStore
 from modelops.drift import Profile
 from modelops.resources import BuildDefaults
+
+T = TypeVar("T")
+
+
+class HeldByPolicies(Generic[T]):
+    """What was fetched from a model URI (a model directory is immutable), kept while a policy
+    uses that URI and shared by the policies that do; not thread-safe (``PolicyMemory`` locks).
+
+    Bounded by the policies, not by a count: a fixed bound below the policies in use (it was
+    1,024) was cleared and refilled over and over at 2,000 policies, so nearly every
+    evaluation fetched and parsed its model's profile again."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, T] = {}
+        self._uri_of: dict[str, str] = {}
+        self._users: Counter[str] = Counter()
+
+    def get(self, key: str, uri: str) -> T | None:
+        """The value of ``uri``, if fetched; the policy ``key`` now holds it."""
+        value = self._values.get(uri)
+        if value is not None:
+            self._hold(key, uri)
+        return value
+
+    def put(self, key: str, uri: str, value: T) -> None:
+        """Keep ``value`` of ``uri`` for the policy ``key`` (and any other using ``uri``)."""
+        self._values[uri] = value
+        self._hold(key, uri)
+
+    def release(self, key: str) -> None:
+        """The policy ``key`` is gone: drop what only it held."""
+        uri = self._uri_of.pop(key, None)
+        if uri is not None:
+            self._unuse(uri)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _hold(self, key: str, uri: str) -> None:
+        before = self._uri_of.get(key)
+        if before == uri:
+            return
+        self._uri_of[key] = uri
+        self._users[uri] += 1
+        if before is not None:
+            self._unuse(before)  # the policy's model changed
+
+    def _unuse(self, uri: str) -> None:
+        self._users[uri] -= 1
+        if self._users[uri] <= 0:
+            del self._users[uri]
+            self._values.pop(uri, None)
 
 
 class PolicyMemory:
@@ -24,8 +78,8 @@ class PolicyMemory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._evaluated: dict[str, datetime] = {}
-        self._profiles: dict[str, Profile] = {}
-        self._holdout: dict[str, dict[str, float]] = {}
+        self._profiles: HeldByPolicies[Profile] = HeldByPolicies()
+        self._holdout: HeldByPolicies[dict[str, float]] = HeldByPolicies()
         self._blocked: set[tuple[str, str]] = set()
         self._digests: dict[str, Digest] = {}
         self._streaks: dict[str, int] = {}
@@ -57,26 +111,23 @@ class PolicyMemory:
         with self._lock:
             self._digests[key] = digest
 
-    def profile(self, uri: str) -> Profile | None:
+    def profile(self, key: str, uri: str) -> Profile | None:
+        """The profile of the model at ``uri`` that the policy ``key`` serves, if fetched."""
         with self._lock:
-            return self._profiles.get(uri)
+            return self._profiles.get(key, uri)
 
-    def keep_profile(self, uri: str, profile: Profile) -> None:
+    def keep_profile(self, key: str, uri: str, profile: Profile) -> None:
         with self._lock:
-            if len(self._profiles) > 1024:
-                self._profiles.clear()
-            self._profiles[uri] = profile
+            self._profiles.put(key, uri, profile)
 
-    def holdout(self, uri: str) -> dict[str, float] | None:
+    def holdout(self, key: str, uri: str) -> dict[str, float] | None:
         """The holdout metrics of the model at ``uri`` (its metadata.json), if read before."""
         with self._lock:
-            return self._holdout.get(uri)
+            return self._holdout.get(key, uri)
 
-    def keep_holdout(self, uri: str, metrics: dict[str, float]) -> None:
+    def keep_holdout(self, key: str, uri: str, metrics: dict[str, float]) -> None:
         with self._lock:
-            if len(self._holdout) > 1024:
-                self._holdout.clear()
-            self._holdout[uri] = dict(metrics)
+            self._holdout.put(key, uri, dict(metrics))
 
     def first_block(self, key: str, candidate: str) -> bool:
         """True the first time this run blocks ``candidate`` of the policy ``key``: a tick whose
@@ -94,6 +145,8 @@ class PolicyMemory:
             self._evaluated.pop(key, None)
             self._digests.pop(key, None)
             self._streaks.pop(key, None)
+            self._profiles.release(key)
+            self._holdout.release(key)
             self._blocked = {blocked for blocked in self._blocked if blocked[0] != key}
 
 

@@ -431,7 +431,7 @@ def _feedback_task(spec: DriftPolicySpec) -> SignalTask | None:
 
 
 def _profile(run: Tick, uri: str, model: str, endpoints: list[Endpoint]) -> Profile | None:
-    cached = run.ctx.memory.profile(uri)
+    cached = run.ctx.memory.profile(run.key, uri)
     if cached is not None:
         return cached
     try:
@@ -443,7 +443,7 @@ def _profile(run: Tick, uri: str, model: str, endpoints: list[Endpoint]) -> Prof
             reasons.SOURCE_READY, "False", reasons.PROFILE_UNAVAILABLE, str(exc), "Warning"
         )
         return None
-    run.ctx.memory.keep_profile(uri, profile)
+    run.ctx.memory.keep_profile(run.key, uri, profile)
     return profile
 
 
@@ -742,7 +742,7 @@ def _remember_holdout(
     """Read the serving model's holdout metrics once per model URI (a model directory is
     immutable): from the pods' model metadata, else metadata.json where the operator can read
     it. Not remembered when unavailable, so the next evaluation tries again."""
-    if run.ctx.memory.holdout(uri) is not None:
+    if run.ctx.memory.holdout(run.key, uri) is not None:
         return
     try:
         metrics = fetch_holdout_metrics(
@@ -750,13 +750,13 @@ def _remember_holdout(
         )
     except SourceError:
         return
-    run.ctx.memory.keep_holdout(uri, metrics)
+    run.ctx.memory.keep_holdout(run.key, uri, metrics)
 
 
 def _holdout(run: Tick, uri: str) -> dict[str, float]:
     """The serving model's holdout metrics; those of the candidate this policy promoted when
     they could not be read; else none."""
-    cached = run.ctx.memory.holdout(uri)
+    cached = run.ctx.memory.holdout(run.key, uri)
     if cached is not None:
         return cached
     last = run.status.last_retraining
