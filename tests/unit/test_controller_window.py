@@ -159,3 +159,43 @@ def test_a_pod_that_had_no_series_yet_counts_in_full() -> None:
 def test_a_vector_shows_its_series_in_its_repr() -> None:
     assert repr(vector({A: 1.0, B: 2.5})) == "CounterVector({('x', '0'): 1.0, ('x', '1'): 2.5})"
     assert repr(vector({})) == "CounterVector({})"
+
+
+def test_whole_counts_below_2_to_the_32_are_kept_in_4_bytes() -> None:
+    counts = vector({A: 0.0, B: 4294967295.0, C: 7.0}).compact()
+    assert counts.array.dtype == np.uint32
+    assert counts == {A: 0.0, B: 4294967295.0, C: 7.0}
+    assert counts.compact() is counts
+    for values in (
+        {A: 1.5, B: 2.0},  # a sum of targets, not a count
+        {A: -1.0, B: 2.0},
+        {A: 4294967296.0, B: 2.0},
+        {A: float("nan"), B: 2.0},
+    ):
+        kept = vector(values).compact()
+        assert kept.array.dtype == np.float64, values
+    empty = CounterVector(layout([]), np.zeros(0))
+    assert empty.compact() is empty
+
+
+def test_a_compact_baseline_gives_the_windows_of_a_float_one() -> None:
+    """Kept as uint32, a fall below the baseline still means a restart (never a wrap to 2**32)
+    and growth past 2**32 is exact."""
+    store = WindowStore()
+    store.advance("ns/p", "v1", T0, {"p": {A: 10.0, B: 4294967290.0}, "q": {A: 5.0, B: 1.0}})
+    kept = store._baselines["ns/p"].pods
+    assert {pod: counters.array.dtype for pod, counters in kept.items()} == {
+        "p": np.uint32,
+        "q": np.uint32,
+    }
+    window = store.advance(
+        "ns/p",
+        "v1",
+        T0,
+        {
+            "p": {A: 12.0, B: 4294967300.0},  # grew by 2 and 10, past 2**32
+            "q": {A: 3.0, B: 2.0},  # A fell: q restarted, all of its values count
+        },
+    )
+    assert window == {A: 2.0 + 3.0, B: 10.0 + 2.0}
+    assert store.advance("ns/p", "v1", T0, {"p": {B: 4294967301.0, A: 13.0}}) == {A: 1.0, B: 1.0}

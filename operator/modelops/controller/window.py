@@ -61,6 +61,8 @@ class Layout:
         return mask
 
 
+UINT32_END: Final = float(2**32)
+
 _layouts: dict[tuple[SeriesKey, ...], Layout] = {}
 _layouts_lock = threading.Lock()
 
@@ -82,11 +84,22 @@ class CounterVector(Mapping[SeriesKey, float]):
 
     __slots__ = ("array", "layout")
 
-    def __init__(self, layout: Layout, array: NDArray[np.float64]) -> None:
+    def __init__(self, layout: Layout, array: NDArray[np.float64] | NDArray[np.uint32]) -> None:
         if array.shape != (len(layout.keys),):
             raise ValueError(f"{array.shape[0]} values for {len(layout.keys)} series")
         self.layout = layout
         self.array = array
+
+    def compact(self) -> CounterVector:
+        """The same counters in 4 bytes each when all are whole numbers below 2**32, as
+        counts are (a baseline is kept a whole interval: half the memory); else itself."""
+        values = self.array
+        if values.dtype == np.uint32 or not len(values):
+            return self
+        low, high = float(values.min()), float(values.max())
+        if low >= 0 and high < UINT32_END and bool((values == np.floor(values)).all()):
+            return CounterVector(self.layout, values.astype(np.uint32))
+        return self
 
     @classmethod
     def of(cls, counters: Counters) -> CounterVector:
@@ -127,7 +140,11 @@ def window_delta(
     for pod, counters in current.items():
         now = CounterVector.of(counters)
         before = previous.get(pod)
-        grown = now.array if before is None else _growth(CounterVector.of(before), now, signed)
+        grown = (
+            now.array.astype(np.float64, copy=False)
+            if before is None
+            else _growth(CounterVector.of(before), now, signed)
+        )
         signed_mask = now.layout.signed(signed)
         counted = (grown > 0) | (signed_mask & (grown != 0))
         total, seen = sums.get(now.layout) or (np.zeros(len(grown)), np.zeros(len(grown), np.bool_))
@@ -144,24 +161,26 @@ def _growth(
     before: CounterVector, now: CounterVector, signed: Collection[SeriesKey]
 ) -> NDArray[np.float64]:
     """What ``now`` grew by since ``before``: all of its values when the pod restarted (a series
-    fell, unless ``signed``, or vanished), else the differences (a new series counts in full)."""
+    fell, unless ``signed``, or vanished), else the differences (a new series counts in full).
+    In float64 whatever the arrays hold (a compact baseline's uint32 would wrap below zero)."""
+    values: NDArray[np.float64] = now.array.astype(np.float64, copy=False)
     if before.layout is now.layout:
-        diff = now.array - before.array
+        diff = values - before.array
         fell = diff < 0
         fell &= ~now.layout.signed(signed)
-        return now.array if bool(fell.any()) else diff
+        return values if bool(fell.any()) else diff
     index = now.layout.index
     positions = [index.get(key, -1) for key in before.layout.keys]
     if -1 in positions:
-        return now.array  # a series vanished
+        return values  # a series vanished
     where = np.asarray(positions, dtype=np.intp)
-    fell = now.array[where] < before.array
+    fell = values[where] < before.array
     fell &= ~before.layout.signed(signed)
     if bool(fell.any()):
-        return now.array
-    earlier = np.zeros(len(now.array))
+        return values
+    earlier = np.zeros(len(values))
     earlier[where] = before.array
-    return now.array - earlier
+    return values - earlier
 
 
 @dataclass
@@ -194,9 +213,10 @@ class WindowStore:
         operator restart) or the first after the served version changed.
         """
         snapshot = {pod: CounterVector.of(counters) for pod, counters in current.items()}
+        kept = {pod: counters.compact() for pod, counters in snapshot.items()}
         with self._lock:
             previous = self._baselines.get(policy)
-            self._baselines[policy] = Baseline(version, now, snapshot)
+            self._baselines[policy] = Baseline(version, now, kept)
         if previous is None or previous.version != version:
             return None
         return window_delta(previous.pods, snapshot, signed)
