@@ -7,6 +7,7 @@ configuration is checked (no request is made).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -113,6 +114,23 @@ def test_an_unreachable_api_server_is_left_to_kopf(
     assert operator("ml") == 0
     assert [run["namespaces"] for run in kopf_runs] == [["ml"]]
     assert capsys.readouterr().err == ""
+
+
+def test_the_garbage_collector_thresholds_are_applied_before_kopf_runs(
+    kopf_runs: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.setenv("MODELOPS_GC_THRESHOLDS", "12345,20,5")
+    seen: list[tuple[int, ...]] = []
+    monkeypatch.setattr(kopf, "run", lambda **_: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    try:
+        assert operator("ml") == 0
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [(12345, 20, 5)]
 
 
 def test_the_command_prints_no_traceback(tmp_path: Path) -> None:

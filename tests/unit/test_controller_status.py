@@ -138,3 +138,17 @@ def test_settings_from_environment() -> None:
         OperatorSettings.from_env({"MODELOPS_METRICS_PORT": "eighty"})
     with pytest.raises(SettingsError, match="MODELOPS_DEFAULT_RESOURCES"):
         OperatorSettings.from_env({"MODELOPS_DEFAULT_RESOURCES": "{"})
+
+
+def test_gc_thresholds_from_environment() -> None:
+    assert OperatorSettings().gc_thresholds == (10_000, 50, 10)
+    given = OperatorSettings.from_env({"MODELOPS_GC_THRESHOLDS": "700, 10,10"})
+    assert given.gc_thresholds == (700, 10, 10)
+    with pytest.raises(
+        SettingsError, match=r"^MODELOPS_GC_THRESHOLDS \(value 3\): Field required$"
+    ):
+        OperatorSettings.from_env({"MODELOPS_GC_THRESHOLDS": "700,10"})
+    with pytest.raises(SettingsError, match=r"MODELOPS_GC_THRESHOLDS \(value 1\): .*greater"):
+        OperatorSettings.from_env({"MODELOPS_GC_THRESHOLDS": "0,10,10"})  # 0 would stop the GC
+    with pytest.raises(SettingsError, match=r"MODELOPS_GC_THRESHOLDS \(value 2\): .*integer"):
+        OperatorSettings.from_env({"MODELOPS_GC_THRESHOLDS": "700,ten,10"})

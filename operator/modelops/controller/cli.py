@@ -6,6 +6,7 @@ Configuration comes from ``MODELOPS_*`` environment variables (see ``settings.Op
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import Any
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from modelops.controller.malloc import limit_arenas
 
     limit_arenas()  # before Kopf's threads exist (see malloc)
+    gc.set_threshold(*config.gc_thresholds)  # see OperatorSettings.gc_thresholds
 
     import kopf
 
