@@ -313,7 +313,9 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
                 models=Watched(kwargs["model_deployments"]),  # the indexes above
                 slices=Watched(kwargs["server_slices"]),
             )
-        scheduler.observe(event["type"], event["object"])
+        # Kept until the next event: without managedFields (a third of a scored policy's dicts,
+        # each long-lived object a cost to every full garbage collection).
+        scheduler.observe(event["type"], lean(event["object"]))
 
 
 def _policy_scheduler(
