@@ -23,7 +23,8 @@ Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
 
 def _comma_separated(value: Any) -> Any:
-    """ "10000,50,10" (as an environment variable gives it) as a list; anything else as is."""
+    """A comma-separated string (as an environment variable gives it, e.g. ``10000,50,10``)
+    as a list; anything else as it is."""
     return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
 
 
@@ -88,8 +89,8 @@ class OperatorSettings(BaseModel):
     700,10,10). An evaluation's decoded counts, scores and status live through several young
     collections on the busy handler threads, so with the default much of it is moved to the oldest
     generation, and those moves start full collections of the whole heap: at 2,000 policies
-    (~1.5 million objects) 1-1.6 s each, 26 % of the operator's CPU. With 10000,50,10 they die
-    young: 6 %, and 35 -> 27 ms of CPU per evaluation (``benchmarks/operator_bench.py``)."""
+    (~1.5 million objects) 1-1.6 s each, 26 % of the operator's CPU. With 10000,50,10 most of
+    it dies young: 6 % (``benchmarks/operator_bench.py``; figures in README)."""
 
     def build_defaults(self) -> BuildDefaults:
         """What the pure builders fill in."""
