@@ -25,19 +25,19 @@ What it does and prints:
    arithmetic alone.
 
 ``--drift-scale N`` runs only the drift evaluation at scale, on the real control plane: one
-thread of this process serves the fake model-server pods (one listener each, on this machine's
-own non-loopback address, never loopback or another machine: the counts document of any model
-by path, growing at every scrape, the profile, ``/metrics`` text of one model); N
-ModelDeployments with ``replicas: 0`` (the real EndpointSlice controller's slice stays empty)
-and, per pod of each, a hand-made EndpointSlice labelled as the EndpointSlice controller labels
-one (the Service's labels and name, ``endpointslice.kubernetes.io/managed-by: bench``); N
-DriftPolicies at ``--interval``. The
-operator runs with its default settings. Over a steady ``--window`` after every policy was
-evaluated twice: the operator's CPU per minute (/proc) and per evaluation (all its CPU over the
-evaluations the pods saw, counted as each policy's rate over the window), the lag behind each
-evaluation's due time (gap between two scrapes of a policy's first pod minus the interval), VmHWM;
-then the same through ``/metrics`` text (the counts endpoint answers 404) unless
-``--skip-text``.
+thread of this process serves the fake model-server pods, each on its own address in a network
+namespace the bench creates (``pod_network``, needs root; never loopback or another machine):
+the counts document of any model by path, growing at every scrape, the profile, ``/metrics``
+text of one model; N ModelDeployments with ``replicas: 0`` (the real EndpointSlice controller's
+slice stays empty) and, for each, one hand-made EndpointSlice of its pods labelled as the
+EndpointSlice controller labels one (the Service's labels and name,
+``endpointslice.kubernetes.io/managed-by: bench``), as many slices as a real cluster has; N
+DriftPolicies at ``--interval``. The operator runs with its default settings. Over a steady
+``--window`` after every policy was evaluated twice: the operator's CPU per minute (/proc) and
+per evaluation (all its CPU over the evaluations the pods saw, counted as each policy's rate over
+the window), the lag behind each evaluation's due time (gap between two scrapes of a policy's
+first pod minus the interval), VmHWM; then the same through ``/metrics`` text (the counts
+endpoint answers 404) unless ``--skip-text``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ from kmock_emulator import (  # noqa: E402
     kubeconfig,
     rbac_triple,
 )
+
+from pod_network import PodNetwork, pod_address  # noqa: E402
 
 NS = "bench"
 AGENT = "modelops-bench"
@@ -594,19 +596,23 @@ def evaluation_cycle(features: int, bins: int, pods: int, repeats: int) -> dict[
 
 
 class FakePods:
-    """Many model-server pods in one process: one asyncio listener per pod on this machine's own
-    non-loopback address, each answering the counts document of any model (by path), the
-    model's profile, and ``/metrics`` text of the one model it was given. Counters grow by
-    ``step`` at every scrape of a (pod, model). In ``text`` mode the counts endpoint answers 404
-    (an older server), so the operator reads ``/metrics``.
+    """Many model-server pods in one process, each on its own address (``pod_network``) and the
+    server's port: one asyncio listener in the bench's network namespace, which tells the pods
+    apart by the address a connection came to. Each answers the counts document of any model
+    (by path), the model's profile, and ``/metrics`` text of the one model it was given.
+    Counters grow by ``step`` at every scrape of a (pod, model). In ``text`` mode the counts
+    endpoint answers 404 (an older server), so the operator reads ``/metrics``.
 
     The scrape times of each model's first pod are recorded: one per evaluation."""
 
-    def __init__(self, address: str, pods: int, features: int, bins: int) -> None:
+    #: The model server's port, the same on every pod.
+    port = 8080
+
+    def __init__(self, pods: int, features: int, bins: int) -> None:
         from modelops.drift import build_profile
 
-        self.address = address
-        self.count = pods
+        self.addresses = [pod_address(index) for index in range(pods)]
+        self._index = {address: index for index, address in enumerate(self.addresses)}
         self.mode = "counts"
         rng = np.random.default_rng(0)
         names = [f"f{i:02d}" for i in range(features)]
@@ -615,36 +621,37 @@ class FakePods:
         width = self.profile.max_bins
         self.base = rng.integers(0, 1000, size=(features, width))
         self.step = rng.integers(0, 50, size=(features, width))
-        self.ports: list[int] = []
         self.owner: dict[int, str] = {}
         self.first: dict[str, int] = {}
         self.steps: Counter[tuple[int, str]] = Counter()
         self.scrapes: dict[str, list[tuple[float, str]]] = {}
         self.requests = 0
         self._loop = asyncio.new_event_loop()
-        self._servers: list[asyncio.Server] = []
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        PodNetwork.enter_in_this_thread()  # this thread's sockets live with the pod addresses
+        self._loop.run_forever()
 
     def start(self) -> None:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result()
 
     async def _listen(self) -> None:
-        for index in range(self.count):
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            index = self._index.get(writer.get_extra_info("sockname")[0])
+            if index is None:
+                writer.close()
+                return
+            await self._handle(index, reader, writer)
 
-            async def handle(
-                reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int = index
-            ) -> None:
-                await self._handle(index, reader, writer)
-
-            server = await asyncio.start_server(handle, self.address, 0, backlog=64)
-            self._servers.append(server)
-            self.ports.append(int(server.sockets[0].getsockname()[1]))
+        self._server = await asyncio.start_server(handle, "0.0.0.0", self.port, backlog=4096)
 
     def stop(self) -> None:
         async def close() -> None:
-            for server in self._servers:
-                server.close()
+            if self._server is not None:
+                self._server.close()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -748,15 +755,13 @@ async def drift_scale_run(
     import psutil
 
     from kube_testbed.client import KubeClient
-    from kube_testbed.pretend import host_address
     from kube_testbed.testbed import Testbed
 
     results: dict[str, Any] = {"policies": policies, "pods_per_policy": pods_per_policy}
-    address = host_address()
-    pods = FakePods(address, fake_pods, features=50, bins=20)
+    pods = FakePods(fake_pods, features=50, bins=20)
     pods.start()
     results["fake_pods"] = fake_pods
-    results["address"] = address
+    results["addresses"] = f"{pods.addresses[0]} - {pods.addresses[-1]}"
     workdir = Path(tempfile.mkdtemp(prefix="operator-bench-drift-"))
     testbed = Testbed(workdir)
     testbed.start()
@@ -794,7 +799,9 @@ async def drift_scale_run(
             await asyncio.sleep(1.0)
         return time.perf_counter() - begin
 
-    def slice_of(i: int, index: int) -> dict[str, Any]:
+    def slice_of(i: int, indexes: list[int]) -> dict[str, Any]:
+        """The one EndpointSlice of model ``i``'s Service: its pods, as the EndpointSlice
+        controller writes it."""
         from modelops.resources import labels
 
         model = f"model-{i:04d}"
@@ -802,7 +809,7 @@ async def drift_scale_run(
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
-                "name": f"{model}-bench-{index:05d}",
+                "name": f"{model}-bench",
                 # As the EndpointSlice controller labels a slice: the Service's labels, plus
                 # the Service's name and the slice's manager.
                 "labels": {
@@ -813,10 +820,10 @@ async def drift_scale_run(
                 },
             },
             "addressType": "IPv4",
-            "ports": [{"name": "http", "port": pods.ports[index], "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": pods.port, "protocol": "TCP"}],
             "endpoints": [
                 {
-                    "addresses": [address],
+                    "addresses": [pods.addresses[index]],
                     "conditions": {"ready": True},
                     "targetRef": {
                         "kind": "Pod",
@@ -824,6 +831,7 @@ async def drift_scale_run(
                         "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"fake-pod-{index}")),
                     },
                 }
+                for index in indexes
             ],
         }
 
@@ -903,7 +911,7 @@ async def drift_scale_run(
         for i in range(policies):
             indexes = [(i * pods_per_policy + j) % fake_pods for j in range(pods_per_policy)]
             pods.assign(f"model-{i:04d}", indexes)
-            bodies += [slice_of(i, index) for index in indexes]
+            bodies.append(slice_of(i, indexes))
         await asyncio.gather(*(create("endpointslices", body) for body in bodies))
         results["slices"] = len(bodies)
         results["slices_seconds"] = time.perf_counter() - start
@@ -969,18 +977,19 @@ async def drift_scale_run(
 def print_drift_scale(args: argparse.Namespace) -> None:
     n, per = args.drift_scale, args.pods_per_policy
     fake = args.fake_pods or n * per
-    results = asyncio.run(
-        drift_scale_run(
-            n,
-            per,
-            fake,
-            args.interval,
-            args.window,
-            text=not args.skip_text,
-            settle=args.settle_limit,
-            py_spy=args.py_spy,
+    with PodNetwork():
+        results = asyncio.run(
+            drift_scale_run(
+                n,
+                per,
+                fake,
+                args.interval,
+                args.window,
+                text=not args.skip_text,
+                settle=args.settle_limit,
+                py_spy=args.py_spy,
+            )
         )
-    )
     if results.get("unsettled"):
         print(f"NOT SETTLED within {args.settle_limit:.0f} s: {results['unsettled']}")
     print(
@@ -988,7 +997,7 @@ def print_drift_scale(args: argparse.Namespace) -> None:
         f"{args.interval:g} s, on the real control plane (kube-apiserver v1.37.2) =="
     )
     print(
-        f"{fake} fake pods in one process on {results['address']}; "
+        f"{fake} fake pods in one process on {results['addresses']} (a network namespace); "
         f"{results['slices']} EndpointSlices"
     )
     print(f"{n} ModelDeployments reconciled        {results['models_seconds']:.1f} s")
