@@ -8,8 +8,9 @@ ten times the slices of a real cluster, each watched and kept by the operator.
 This gives every fake pod its own address inside one network namespace: the namespace routes
 a whole block to itself (a ``local`` route on its ``lo``, so any address of the block can be
 bound without adding 2,000 addresses), and a veth pair joins it to the host, which routes the
-block to the veth from a gateway address of its own. Nothing leaves the machine: the block is
-reachable only through the veth, and the namespace has no route but back to the gateway.
+block through the namespace's end of the veth from a gateway address of its own. Nothing leaves
+the machine: the block is reachable only through the veth, and the namespace has no route but
+back to the gateway.
 
 A thread enters the namespace with ``setns`` (network namespaces are per thread), so sockets it
 then opens live there while the rest of the process stays on the host. Needs root and
@@ -32,6 +33,10 @@ from types import TracebackType
 BLOCK = ipaddress.IPv4Network("10.245.0.0/20")
 #: The host's end of the veth, outside the block.
 GATEWAY = "10.245.16.1"
+#: The namespace's end: the host's one next hop to the whole block. Routed to the veth directly,
+#: the block's 2,000 addresses would each take a neighbour (ARP) entry on the host, past the
+#: kernel's default table size of 1,024 (``neighbor table overflow``: connections time out).
+NEXT_HOP = "10.245.16.2"
 NETNS = "modelops-bench-pods"
 HOST_LINK = "mobench0"
 LOCK = Path("/run/modelops-bench-pods.lock")
@@ -89,14 +94,16 @@ class PodNetwork:
         _ip("addr", "add", f"{GATEWAY}/32", "dev", HOST_LINK)
         _ip("link", "set", HOST_LINK, "up")
         _ip("-n", NETNS, "link", "set", "lo", "up")
+        _ip("-n", NETNS, "addr", "add", f"{NEXT_HOP}/32", "dev", "eth0")
         _ip("-n", NETNS, "link", "set", "eth0", "up")
         # Every address of the block is the namespace's own (bindable, answered to ARP).
         _ip("-n", NETNS, "route", "add", "local", str(BLOCK), "dev", "lo")
         _ip("-n", NETNS, "route", "add", f"{GATEWAY}/32", "dev", "eth0", "scope", "link")
-        _ip("route", "add", str(BLOCK), "dev", HOST_LINK, "src", GATEWAY)
+        _ip("route", "add", f"{NEXT_HOP}/32", "dev", HOST_LINK, "scope", "link")
+        _ip("route", "add", str(BLOCK), "via", NEXT_HOP, "dev", HOST_LINK, "src", GATEWAY)
 
     def _remove(self) -> None:
-        _ip("route", "del", str(BLOCK), "dev", HOST_LINK, check=False)
+        _ip("route", "del", str(BLOCK), check=False)
         _ip("link", "del", HOST_LINK, check=False)  # removes its peer in the namespace too
         _ip("netns", "del", NETNS, check=False)
 
