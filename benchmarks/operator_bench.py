@@ -755,6 +755,7 @@ async def drift_scale_run(
     import psutil
 
     from kube_testbed.client import KubeClient
+    from kube_testbed.controlplane import _timestamp
     from kube_testbed.testbed import Testbed
 
     results: dict[str, Any] = {"policies": policies, "pods_per_policy": pods_per_policy}
@@ -864,6 +865,11 @@ async def drift_scale_run(
         evaluations, gaps = pods.evaluations(how, t0, t1)
         lags = [gap - interval for gap in gaps]
         cpu = cpu1 - cpu0
+        requests = Counter(
+            audit_triple(event)
+            for event in testbed.operator_requests(since=t0)
+            if _timestamp(event.get("stageTimestamp", "")) < t1
+        )
         return {
             "window": t1 - t0,
             "cpu": cpu,
@@ -877,6 +883,7 @@ async def drift_scale_run(
             "rss_mb": peak_rss_mb(operator.pid),
             "rss_mb_before_window": peak_before,
             "rss_mb_at_end": peak_rss_mb(operator.pid, "VmRSS"),
+            "requests": requests,
         } | ({"py_spy": spy.wait(timeout=60)} if spy is not None else {})
 
     try:
@@ -943,6 +950,27 @@ async def drift_scale_run(
         await until("every policy evaluated twice", twice_counts, settle, fatal=False)
         results["evaluated_twice_seconds"] = time.perf_counter() - start
         results["evaluated_twice"] = pods.evaluated_twice("counts", begin)
+
+        # Steady state: the Deployment controller (20 writes a second) is still rolling out
+        # 2,000 Deployments here, each status update an event the operator answers, and the
+        # first evaluations of a policy decide (drift found, the streak, retraining) and write
+        # status and Events each; at rest an evaluation writes neither (``reporting``).
+        async def deployments_rolled_out() -> bool:
+            await asyncio.sleep(4.0)  # a LIST of 2,000 Deployments: not every second
+            deployments = await client.list("deployments")
+            return len(deployments) >= policies and all(
+                (d.get("status") or {}).get("observedGeneration") == d["metadata"]["generation"]
+                for d in deployments
+            )
+
+        await until("Deployments rolled out", deployments_rolled_out, settle, fatal=False)
+        rolled_out = time.time()
+
+        async def twice_more() -> bool:
+            return pods.evaluated_twice("counts", rolled_out) >= policies
+
+        await until("every policy evaluated twice more", twice_more, settle, fatal=False)
+        results["steady_seconds"] = time.perf_counter() - start
         results["counts"] = await window_figures("counts")
         if text:
             pods.mode = "text"
@@ -1006,6 +1034,10 @@ def print_drift_scale(args: argparse.Namespace) -> None:
         f"policies created / all evaluated twice {results['policies_create_seconds']:.1f} s / "
         f"{results['evaluated_twice_seconds']:.1f} s ({results['evaluated_twice']} of {n})"
     )
+    print(
+        f"steady (Deployments rolled out, every policy evaluated twice more) "
+        f"{results['steady_seconds']:.1f} s"
+    )
     rows = [("counts", results["counts"])]
     if "text" in results:
         rows.append(("text", results["text"]))
@@ -1018,6 +1050,13 @@ def print_drift_scale(args: argparse.Namespace) -> None:
             f"{r['lag_p50']:.2f} s, p99 {r['lag_p99']:.2f} s, max {r['lag_max']:.2f} s; "
             f"VmHWM {r['rss_mb']:.0f} MB ({r['rss_mb_before_window']:.0f} MB before the window), "
             f"VmRSS {r['rss_mb_at_end']:.0f} MB at its end"
+        )
+        requests = r["requests"]
+        minutes = r["window"] / 60
+        top = ", ".join(f"{k} {v / minutes:.0f}" for k, v in requests.most_common(6))
+        print(
+            f"[{how}] operator API requests in the window: {sum(requests.values()) / minutes:.0f}"
+            f" a minute ({top})"
         )
     counts = results["counts"]
     if "text" in results:
