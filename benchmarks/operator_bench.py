@@ -32,12 +32,16 @@ text of one model; N ModelDeployments with ``replicas: 0`` (the real EndpointSli
 slice stays empty) and, for each, one hand-made EndpointSlice of its pods labelled as the
 EndpointSlice controller labels one (the Service's labels and name,
 ``endpointslice.kubernetes.io/managed-by: bench``), as many slices as a real cluster has; N
-DriftPolicies at ``--interval``. The operator runs with its default settings. Over a steady
-``--window`` after every policy was evaluated twice: the operator's CPU per minute (/proc) and
-per evaluation (all its CPU over the evaluations the pods saw, counted as each policy's rate over
-the window), the lag behind each evaluation's due time (gap between two scrapes of a policy's
-first pod minus the interval), VmHWM; then the same through ``/metrics`` text (the counts
-endpoint answers 404) unless ``--skip-text``.
+DriftPolicies at ``--interval``. The operator runs with its default settings. Over a
+``--window`` at rest (every policy evaluated twice, then every Deployment rolled out and every
+policy evaluated twice more: the first evaluations decide and write): the operator's API
+requests (audit log), its CPU per minute (/proc) and per evaluation (all its CPU over the
+evaluations the pods saw, counted as each policy's rate over the window), the lag behind each
+evaluation's due time (gap between two scrapes of a policy's first pod minus the interval),
+VmHWM; then the same through ``/metrics`` text (the counts endpoint answers 404) unless
+``--skip-text``. The status reports of policies created together come together
+(``MODELOPS_STATUS_REPORT_SECONDS``, 300 s): a window of a whole report period gives the
+average.
 """
 
 from __future__ import annotations
