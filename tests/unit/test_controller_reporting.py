@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelops.controller.reporting import decisions, needs_write
+from modelops.controller.reporting import REPORT_SPREAD, decisions, needs_write, report_period
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 EVERY = timedelta(minutes=5)
@@ -139,3 +139,17 @@ def test_a_streak_counts_as_a_decision_up_to_the_trigger_count() -> None:
     assert needs_write(two, three, T0, T0 + EVERY, EVERY, streak_cap=2)  # reported in time
     assert needs_write(three, status(), T0, T0, EVERY, streak_cap=2)  # reset: a Job started
     assert needs_write(two, three, T0, T0, EVERY)  # without a cap every count is a decision
+
+
+def test_each_policy_reports_at_a_period_of_its_own_never_longer_than_the_setting() -> None:
+    keys = [f"bench/policy-{i:04d}/{i:08x}-uid" for i in range(2000)]
+    periods = [report_period(EVERY, key) for key in keys]
+    assert all(EVERY * (1 - REPORT_SPREAD) < period <= EVERY for period in periods)
+    # The same policy keeps its period (a restarted operator too: not Python's salted hash).
+    assert [report_period(EVERY, key) for key in keys] == periods
+    assert report_period(EVERY, "ns/p/uid") == EVERY * (1 - REPORT_SPREAD * 0.14991092821583152)
+    # Policies applied together are spread over the whole range: in ten equal slices of it,
+    # each slice holds about a tenth of them.
+    shares = [(EVERY - period) / (EVERY * REPORT_SPREAD) for period in periods]
+    slices = [sum(1 for share in shares if k / 10 <= share < (k + 1) / 10) for k in range(10)]
+    assert all(150 <= count <= 250 for count in slices), slices

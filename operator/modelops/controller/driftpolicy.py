@@ -207,7 +207,9 @@ class Tick:
             return
         self.ctx.memory.keep_streak(self.key, self.status.consecutive_breaches)
         new, old = dump_status(self.status), dump_status(self.previous)
-        report_every = timedelta(seconds=self.ctx.settings.status_report_seconds)
+        report_every = reporting.report_period(
+            timedelta(seconds=self.ctx.settings.status_report_seconds), self.key
+        )
         last_written = self.previous.last_evaluation_time
         if reporting.needs_write(
             old, new, last_written, self.now, report_every, streak_cap=self.streak_cap

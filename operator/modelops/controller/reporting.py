@@ -9,10 +9,17 @@ than the measurements changed (a condition's status or reason, the streak of bre
 trigger's count, which features breached, the retraining, the schedule, the generation), and
 otherwise once the status written last is ``report_every`` old. The gauges carry every
 evaluation's scores; the streak counted meanwhile is kept in the operator's memory.
+
+Each policy reports at a period of its own, a little under ``report_every`` (``report_period``):
+policies created together (one ``kubectl apply`` of a GitOps directory) decide together and
+would otherwise report together for ever; at 2,000 policies the 300 s reports came as 999
+status PATCHes a minute (and an evaluation lag with a p99 of 11 s) where a whole period
+averages 400.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +64,19 @@ def decisions(status: dict[str, Any], streak_cap: int | None = None) -> dict[str
         else:
             kept[key] = _without(value, measured)
     return kept
+
+
+REPORT_SPREAD = 0.2
+"""Periods range over (1 - REPORT_SPREAD, 1] x ``report_every``, never longer than the setting,
+at ~11 % more reports on average. Reports of policies in step drift apart by
+up to a fifth of the period each period (a full period apart after five)."""
+
+
+def report_period(report_every: timedelta, key: str) -> timedelta:
+    """The report period of the policy ``key`` (``policy_key``): a fixed share of
+    ``report_every`` from a hash of the key (stable across restarts, unlike ``hash``)."""
+    share = zlib.crc32(key.encode()) / 2**32  # in [0, 1)
+    return report_every * (1.0 - REPORT_SPREAD * share)
 
 
 def needs_write(

@@ -74,7 +74,8 @@ class OperatorSettings(BaseModel):
     comes due (``scheduler``)."""
     status_report_seconds: Seconds = 300.0
     """How old a DriftPolicy's status may get before the latest scores are written when no
-    decision changed (a decision is written at once; the metrics carry every evaluation)."""
+    decision changed (a decision is written at once; the metrics carry every evaluation). Each
+    policy reports a little sooner, at a period of its own (``reporting.report_period``)."""
     scrape_timeout_seconds: Seconds = 5.0
     """Timeout of one HTTP request to a serving pod or to Prometheus."""
     scrape_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
