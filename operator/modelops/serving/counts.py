@@ -255,23 +255,31 @@ def _feature_bins(named: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
     feature's short list on its own took about twice as long (a 50 x 20 document: ~200 µs to
     decode, ~100 µs so). Anything else is checked feature by feature (``_bins``), whose error
     names it."""
-    lists = list(named.values())
-    if lists and all(type(values) is list for values in lists):
-        flat = list(itertools.chain.from_iterable(lists))
-        if set(map(type, flat)) <= {int}:  # no bool, float, str or nested list
-            try:
-                counts = np.array(flat, dtype=np.int64)
-            except OverflowError:  # past int64: _bins says so
-                counts = None
-            if counts is not None and (counts.size == 0 or counts.min() >= 0):
-                features: dict[str, NDArray[np.int64]] = {}
-                start = 0
-                for name, values in named.items():
-                    stop = start + len(values)
-                    features[name] = counts[start:stop]
-                    start = stop
-                return features
-    return {name: _bins(f"feature {name!r}", values) for name, values in named.items()}
+    together = _plain_counts(list(named.values()))
+    if together is None:
+        return {name: _bins(f"feature {name!r}", values) for name, values in named.items()}
+    features: dict[str, NDArray[np.int64]] = {}
+    start = 0
+    for name, values in named.items():
+        stop = start + len(values)
+        features[name] = together[start:stop]
+        start = stop
+    return features
+
+
+def _plain_counts(lists: list[Any]) -> NDArray[np.int64] | None:
+    """All the lists' values in one int64 array, or None unless each is a list of non-negative
+    integers below 2**63 (no bool, float, str or nested list)."""
+    if not all(type(values) is list for values in lists):
+        return None
+    flat = list(itertools.chain.from_iterable(lists))
+    if not set(map(type, flat)) <= {int}:
+        return None
+    try:
+        counts = np.array(flat, dtype=np.int64)
+    except OverflowError:
+        return None
+    return counts if counts.size == 0 or counts.min() >= 0 else None
 
 
 def _bins(what: str, values: Any) -> NDArray[np.int64]:
